@@ -1,0 +1,45 @@
+// Backend: one compute device (the CPU, one GPU) — its memory, its stream and its Ops.
+//
+// The model is written once against this interface; backends register a named factory
+// (backend_registry.h) and callers ask capabilities at run time instead of #ifdef-ing.
+// Thread-safety: one thread drives a backend at a time (the engine's owner thread).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "backend/device_buffer.h"
+#include "backend/dtype.h"
+#include "backend/ops.h"
+#include "base/status.h"
+
+namespace tokenfab {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;
+
+  // Activations and the KV cache are kept in this dtype.
+  virtual DType activation_dtype() const = 0;
+  // Matrices stored as `stored` in a checkpoint are kept on the device as the returned dtype.
+  virtual DType WeightDType(DType stored) const = 0;
+
+  // Device memory; ResourceExhausted when it does not fit. Contents are unspecified.
+  virtual Result<DeviceBuffer> Allocate(size_t bytes) = 0;
+
+  // Copies between host and device memory; complete once Synchronize returns.
+  virtual Status CopyToDevice(void* dst, const void* src, size_t bytes) = 0;
+  virtual Status CopyToHost(void* dst, const void* src, size_t bytes) = 0;
+  virtual Status Synchronize() = 0;
+
+  virtual Ops& ops() = 0;
+
+ protected:
+  friend class DeviceBuffer;
+  virtual void Free(void* data, size_t bytes) = 0;
+};
+
+}  // namespace tokenfab

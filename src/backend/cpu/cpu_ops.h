@@ -1,0 +1,31 @@
+// CpuOps: the CPU implementation of every op in backend/ops.h. The heavy ones live in their
+// own files (cpu_matmul.cc, cpu_attention.cc, cpu_moe.cc); this header ties them together.
+#pragma once
+
+#include "backend/ops.h"
+#include "base/thread_pool.h"
+
+namespace tokenfab {
+
+class CpuOps final : public Ops {
+ public:
+  explicit CpuOps(ThreadPool* pool) : pool_(pool) {}
+
+  Status Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) override;
+  Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
+  Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
+                    const Tensor& out) override;
+  Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) override;
+  Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) override;
+  Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) override;
+  Status SiluMul(const Tensor& in, const Tensor& out) override;
+  Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
+                  const Tensor& weights) override;
+  Status MoeExperts(const MoeArgs& args) override;
+  Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) override;
+
+ private:
+  ThreadPool* pool_;
+};
+
+}  // namespace tokenfab

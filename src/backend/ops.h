@@ -1,0 +1,95 @@
+// Ops: the math a forward pass needs, implemented once per backend.
+//
+// Every op reads and writes tensors in the backend's memory and may run asynchronously on the
+// backend's stream (the CPU backend runs synchronously). "act" below is the backend's
+// activation dtype (Backend::activation_dtype(): f32 on CPU, bf16 on CUDA); "w" is a weight
+// dtype the backend accepts for matrices (bf16, f16 or f32); vectors such as norm weights and
+// biases are always f32. Accumulation is always in f32. Ops return InvalidArgument for shapes
+// or dtypes they do not support; they never allocate on a path that runs per step, except
+// where noted. Thread-safety: one thread drives a backend's ops at a time.
+#pragma once
+
+#include "backend/attention_metadata.h"
+#include "backend/tensor.h"
+#include "base/status.h"
+
+namespace tokenfab {
+
+// Q/K/V projection output -> normalised, rotated Q and K/V written into the paged cache.
+struct QkvArgs {
+  Tensor qkv;         // act [T, (Hq + 2*Hkv) * D]: per row q heads, then k heads, then v heads
+  Tensor q_norm;      // f32 [D] or empty: per-head RMSNorm of q before RoPE (Qwen3)
+  Tensor k_norm;      // f32 [D] or empty: per-head RMSNorm of k before RoPE
+  float norm_eps = 1e-6f;
+  Tensor inv_freq;    // f32 [D/2]: RoPE inverse frequencies (scaling already applied)
+  Tensor q_out;       // act [T, Hq * D]: rotated queries
+  Tensor k_cache;     // kv [num_blocks, block_size, Hkv, D]
+  Tensor v_cache;     // kv [num_blocks, block_size, Hkv, D]
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+};
+
+struct AttentionArgs {
+  Tensor q;        // act [T, Hq * D]
+  Tensor k_cache;  // kv [num_blocks, block_size, Hkv, D], the new tokens already written
+  Tensor v_cache;  // kv [num_blocks, block_size, Hkv, D]
+  Tensor out;      // act [T, Hq * D]
+  int num_q_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;      // softmax scale, usually D^-0.5
+  int sliding_window = 0;  // > 0: a query at position p sees keys at positions > p - window
+};
+
+struct MoeArgs {
+  Tensor x;            // act [T, H]
+  Tensor expert_ids;   // i32 [T, K]: from MoeRoute
+  Tensor expert_weights;  // f32 [T, K]
+  Tensor gate_up;      // w [E, 2I, H]: per expert, gate rows then up rows
+  Tensor down;         // w [E, H, I]
+  Tensor out;          // act [T, H]: sum_k weight_k * down_e(silu(gate_e x) * up_e x)
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+
+  // out[t] = table[ids[t]]. ids i32 [T]; table w [V, H]; out act [T, H].
+  // InvalidArgument if an id is outside [0, V) (checked on the host side by callers on GPU).
+  virtual Status Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
+
+  // out = x / rms(x) * weight, row-wise. x, out act [N, W]; weight f32 [W].
+  virtual Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
+
+  // residual += delta; out = RmsNorm(residual). residual, delta, out act [N, W].
+  virtual Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                            float eps, const Tensor& out) = 0;
+
+  // out = x @ w^T (+ bias). x act [M, K]; w [N, K]; bias f32 [N] or empty; out act or f32 [M, N].
+  virtual Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias,
+                        const Tensor& out) = 0;
+
+  // Splits qkv, applies q/k norm and RoPE at meta.positions, writes K/V at meta.slot_mapping.
+  virtual Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) = 0;
+
+  // Causal attention of each new token over its sequence's cached keys (GQA: query head h
+  // reads kv head h / (Hq / Hkv)).
+  virtual Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) = 0;
+
+  // out = silu(in[:, :I]) * in[:, I:]. in act [M, 2I]; out act [M, I].
+  virtual Status SiluMul(const Tensor& in, const Tensor& out) = 0;
+
+  // Softmax over experts, top-k, optional renormalisation of the k weights to sum to 1.
+  // logits f32 or act [T, E]; ids i32 [T, K]; weights f32 [T, K].
+  virtual Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
+                          const Tensor& weights) = 0;
+
+  // Routed expert MLPs; see MoeArgs.
+  virtual Status MoeExperts(const MoeArgs& args) = 0;
+
+  // out[i] = in[indices[i]]. in act [N, W]; indices i32 [M]; out [M, W].
+  virtual Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) = 0;
+};
+
+}  // namespace tokenfab

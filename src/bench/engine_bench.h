@@ -1,0 +1,32 @@
+// bench-engine: the forward pass's speed, without HTTP or scheduling in the way.
+//
+// Measures prefill (one prompt of N tokens, logits of the last row), decode (B sequences with
+// C tokens of context, each step one token per sequence) and scoring (all-row logits), each
+// after a warm-up, as the median of several runs. Reports tokens per second and, for decode,
+// the weight bytes streamed per second. Results are JSON for bench/results/.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/json.h"
+#include "engine/engine.h"
+
+namespace tokenfab {
+
+struct EngineBenchOptions {
+  std::vector<int32_t> prompt_lens = {128, 512};
+  std::vector<int32_t> batch_sizes = {1, 8};
+  std::vector<int32_t> context_lens = {128};
+  int32_t decode_steps = 8;
+  int32_t repeats = 3;
+  int32_t score_len = 512;  // 0 skips the scoring run
+  uint64_t seed = 1;        // for the random prompt tokens
+};
+
+Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& options);
+
+// A short human-readable table of a RunEngineBench result.
+std::string FormatEngineBench(const Json& result);
+
+}  // namespace tokenfab

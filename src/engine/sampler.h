@@ -1,0 +1,51 @@
+// Sampler: one token from one row of logits under SamplingParams (the CPU reference; the CUDA
+// backend samples on the GPU with the same semantics).
+//
+// Seeded draws are reproducible: the uniform number for step n of a request is a pure
+// function of (seed, n), the same on every machine. Thread-safety: a Sampler holds scratch
+// space; use one per thread.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/sampling_params.h"
+
+namespace tokenfab {
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+struct SampledToken {
+  int32_t token = 0;
+  float logprob = 0.0f;                    // under the raw model distribution
+  std::vector<TokenLogprob> top_logprobs;  // num_logprobs best, best first
+};
+
+// log_softmax of one row, in double for accuracy, returned as float.
+void LogSoftmax(std::span<const float> logits, std::vector<float>* out);
+
+class Sampler {
+ public:
+  // `prompt` and `output` are the request's tokens so far (for penalties); `seed` and `step`
+  // pick the random number.
+  SampledToken Sample(std::span<const float> logits, const SamplingParams& params,
+                      std::span<const int32_t> prompt, std::span<const int32_t> output,
+                      uint64_t seed, uint64_t step);
+
+ private:
+  void ApplyPenalties(const SamplingParams& params, std::span<const int32_t> prompt,
+                      std::span<const int32_t> output);
+  int32_t Draw(const SamplingParams& params, double u);
+
+  std::vector<float> work_;      // processed logits
+  std::vector<float> logprobs_;  // raw log-softmax
+  std::vector<int32_t> candidates_;
+  std::vector<double> probs_;
+  std::vector<int32_t> counts_;  // output-token counts for frequency penalties
+};
+
+}  // namespace tokenfab

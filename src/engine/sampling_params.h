@@ -1,0 +1,41 @@
+// SamplingParams: how one request turns logits into tokens, with OpenAI / vLLM semantics.
+//
+// Order of processing: repetition penalty (prompt and output tokens, HF-style: positive logits
+// divided, negative multiplied) and presence / frequency penalties (output tokens only,
+// subtracted) -> temperature (0 means greedy) -> top-k -> top-p -> min-p -> draw. Log-probs
+// are reported from the model's raw distribution, before any of this processing (vLLM's
+// default), so they are comparable across sampling settings.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/status.h"
+
+namespace tokenfab {
+
+struct SamplingParams {
+  double temperature = 1.0;
+  int32_t top_k = 0;        // 0: off
+  double top_p = 1.0;       // 1: off
+  double min_p = 0.0;       // 0: off
+  double repetition_penalty = 1.0;
+  double presence_penalty = 0.0;
+  double frequency_penalty = 0.0;
+  std::optional<uint64_t> seed;  // unset: a fresh random seed per request
+  int32_t num_logprobs = -1;     // -1: none; 0: the chosen token's; k: plus the top k tokens
+
+  bool greedy() const { return temperature == 0.0 || top_k == 1; }
+  Status Validate() const;
+};
+
+// What ends a request besides its sampling.
+struct StopConditions {
+  int32_t max_tokens = 16;
+  std::vector<int32_t> stop_token_ids;  // besides EOS
+  bool ignore_eos = false;
+  Status Validate() const;
+};
+
+}  // namespace tokenfab

@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Build small random-weight checkpoints of every supported architecture with Hugging Face
+transformers, and record what transformers computes on them (the goldens tokenfab's tests check).
+
+Run on the GPU machine (transformers is installed there; nothing here needs a GPU):
+    python3 tools/golden/make_model_goldens.py --out tests/data
+writes, per checkpoint NAME:
+    OUT/models/NAME/{config.json, *.safetensors[, model.safetensors.index.json]}
+    OUT/golden/NAME.json
+Every checkpoint is saved in bf16 (one in f16, one in f32), reloaded from disk in float32 with
+eager attention, and that reload is the reference: fp32 math on the stored weights.
+
+Awkward on purpose: GQA ratios 1, 2 and 4; head_dim != hidden / heads; odd vocabularies;
+llama3 and linear RoPE scaling; a sliding window shorter than the sequences; tied and untied
+embeddings; attention and MLP biases; a sharded checkpoint; both MoE weight layouts (the fused
+one transformers 5 writes, and the per-expert one of hub checkpoints, produced by explicit
+conversion and verified by reloading with transformers); configs in the transformers-5 format
+and rewritten in the classic hub format (verified the same way).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import traceback
+
+import torch
+import transformers
+from safetensors.torch import load_file, save_file
+
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
+SEQ_LENS = [1, 2, 7, 17, 64, 200]
+GREEDY_PROMPT_LENS = [5, 120]
+GREEDY_STEPS = 24
+
+
+def spec(name, arch, **kw):
+    return {"name": name, "arch": arch, **kw}
+
+
+# Each entry: config kwargs plus how to save. Sizes keep every checkpoint under 2 MB.
+SPECS = [
+    spec("llama_gqa4_llama3rope_classic", "llama", config_format="classic",
+         cfg=dict(vocab_size=1003, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                  max_position_embeddings=512, rms_norm_eps=1e-5,
+                  rope={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                        "original_max_position_embeddings": 32},
+                  tie_word_embeddings=False)),
+    spec("llama_bias_tied_f16", "llama", dtype="float16",
+         cfg=dict(vocab_size=997, hidden_size=48, intermediate_size=80, num_hidden_layers=2,
+                  num_attention_heads=3, num_key_value_heads=3, head_dim=16,
+                  max_position_embeddings=512, attention_bias=True, mlp_bias=True,
+                  rope={"rope_type": "default", "rope_theta": 500000.0},
+                  tie_word_embeddings=True)),
+    spec("llama_headdim24_linear_sharded", "llama", shard="60KB",
+         cfg=dict(vocab_size=1024, hidden_size=64, intermediate_size=112, num_hidden_layers=3,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=24,
+                  max_position_embeddings=512,
+                  rope={"rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0},
+                  tie_word_embeddings=False)),
+    spec("mistral_sliding40_f32", "mistral", dtype="float32",
+         cfg=dict(vocab_size=1009, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  max_position_embeddings=512, sliding_window=40,
+                  rope={"rope_type": "default", "rope_theta": 10000.0},
+                  tie_word_embeddings=False)),
+    spec("qwen2_qkvbias_tied", "qwen2",
+         cfg=dict(vocab_size=1021, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=512,
+                  rope={"rope_type": "default", "rope_theta": 1000000.0},
+                  tie_word_embeddings=True)),
+    spec("qwen3_qknorm_headdim24_classic", "qwen3", config_format="classic",
+         cfg=dict(vocab_size=1013, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
+                  num_attention_heads=4, num_key_value_heads=1, head_dim=24,
+                  max_position_embeddings=512,
+                  rope={"rope_type": "default", "rope_theta": 1000000.0},
+                  tie_word_embeddings=False)),
+    spec("qwen3_moe_fused", "qwen3_moe",
+         cfg=dict(vocab_size=1019, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  max_position_embeddings=512, num_experts=8, num_experts_per_tok=2,
+                  moe_intermediate_size=32, norm_topk_prob=True, decoder_sparse_step=1,
+                  mlp_only_layers=[1],
+                  rope={"rope_type": "default", "rope_theta": 1000000.0},
+                  tie_word_embeddings=False)),
+    spec("qwen3_moe_per_expert", "qwen3_moe", moe_layout="per_expert",
+         cfg=dict(vocab_size=1031, hidden_size=64, intermediate_size=80, num_hidden_layers=4,
+                  num_attention_heads=4, num_key_value_heads=4, head_dim=16,
+                  max_position_embeddings=512, num_experts=6, num_experts_per_tok=3,
+                  moe_intermediate_size=24, norm_topk_prob=False, decoder_sparse_step=2,
+                  mlp_only_layers=[],
+                  rope={"rope_type": "default", "rope_theta": 10000.0},
+                  tie_word_embeddings=True)),
+    spec("mixtral_fused", "mixtral",
+         cfg=dict(vocab_size=1007, hidden_size=64, intermediate_size=48, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                  max_position_embeddings=512, num_local_experts=4, num_experts_per_tok=2,
+                  rope={"rope_type": "default", "rope_theta": 1000000.0},
+                  tie_word_embeddings=False)),
+    spec("mixtral_per_expert_sharded", "mixtral", moe_layout="per_expert", shard="80KB",
+         cfg=dict(vocab_size=1000, hidden_size=48, intermediate_size=40, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=12,
+                  max_position_embeddings=512, num_local_experts=5, num_experts_per_tok=2,
+                  rope={"rope_type": "default", "rope_theta": 1000000.0},
+                  tie_word_embeddings=False)),
+]
+
+CLASSES = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM"),
+    "mistral": ("MistralConfig", "MistralForCausalLM"),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+    "qwen3_moe": ("Qwen3MoeConfig", "Qwen3MoeForCausalLM"),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM"),
+}
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def make_config(s):
+    cfg_cls = getattr(transformers, CLASSES[s["arch"]][0])
+    kw = dict(s["cfg"])
+    rope = kw.pop("rope")
+    try:  # transformers 5
+        config = cfg_cls(**kw, rope_parameters=dict(rope))
+    except TypeError:  # older: rope_theta + rope_scaling
+        scaling = None if rope["rope_type"] == "default" else dict(rope)
+        config = cfg_cls(**kw, rope_theta=rope["rope_theta"], rope_scaling=scaling)
+    config.bos_token_id = 1
+    config.eos_token_id = 2
+    config.pad_token_id = None
+    return config
+
+
+@torch.no_grad()
+def randomize(model, seed):
+    """Weights with enough spread that logits are peaked and every parameter matters."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        if name.endswith("norm.weight") or "layernorm" in name:
+            p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+        elif name.endswith("bias"):
+            p.copy_(0.1 * torch.randn(p.shape, generator=g))
+        else:
+            fan_in = p.shape[-1]
+            p.copy_(torch.randn(p.shape, generator=g) * (1.2 / fan_in ** 0.5))
+
+
+def load_reference(path):
+    cls = getattr(transformers, CLASSES_BY_DIR[path])
+    model = cls.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
+    model.eval()
+    return model
+
+
+CLASSES_BY_DIR = {}
+
+
+def to_classic_config(path):
+    """Rewrites config.json in the classic hub spelling: rope_theta / rope_scaling, torch_dtype."""
+    cfg_path = os.path.join(path, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    rope = cfg.pop("rope_parameters", None)
+    if rope is not None:
+        rope = dict(rope)
+        cfg["rope_theta"] = rope.pop("rope_theta", cfg.get("rope_theta", 10000.0))
+        cfg["rope_scaling"] = None if rope.get("rope_type", "default") == "default" else rope
+    if "dtype" in cfg:
+        cfg["torch_dtype"] = cfg.pop("dtype")
+    cfg.pop("layer_types", None)
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2)
+
+
+def per_expert_key_names(arch):
+    if arch == "mixtral":
+        return "block_sparse_moe", ("w1", "w3", "w2")
+    return "mlp", ("gate_proj", "up_proj", "down_proj")
+
+
+def to_per_expert_layout(path, arch):
+    """Rewrites a fused-expert checkpoint (experts.gate_up_proj [E, 2I, H], experts.down_proj
+    [E, H, I]) into the per-expert layout of hub checkpoints, as one or more shards."""
+    files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+    state = {}
+    for f in files:
+        state.update(load_file(os.path.join(path, f)))
+        os.remove(os.path.join(path, f))
+    index = os.path.join(path, "model.safetensors.index.json")
+    sharded = os.path.exists(index)
+    if sharded:
+        os.remove(index)
+    block, (gate_name, up_name, down_name) = per_expert_key_names(arch)
+    expert_re = re.compile(r"^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.experts\.(gate_up_proj|down_proj)$")
+    router_re = re.compile(r"^(model\.layers\.\d+)\.(?:mlp|block_sparse_moe)\.(?:gate|router)\.weight$")
+    out = {}
+    for key, value in state.items():
+        m = expert_re.match(key)
+        r = router_re.match(key)
+        if m and m.group(2) == "gate_up_proj":
+            inter = value.shape[1] // 2
+            for e in range(value.shape[0]):
+                p = f"{m.group(1)}.{block}.experts.{e}."
+                out[p + gate_name + ".weight"] = value[e, :inter].contiguous()
+                out[p + up_name + ".weight"] = value[e, inter:].contiguous()
+        elif m:
+            for e in range(value.shape[0]):
+                out[f"{m.group(1)}.{block}.experts.{e}.{down_name}.weight"] = value[e].contiguous()
+        elif r:
+            out[f"{r.group(1)}.{block}.gate.weight"] = value
+        else:
+            out[key] = value
+    if not any(".experts.0." in k for k in out):
+        raise RuntimeError("no fused expert tensors found to convert: " + ", ".join(sorted(state)[:20]))
+    if not sharded:
+        save_file(out, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
+        return
+    names = sorted(out)
+    half = (len(names) + 1) // 2
+    shards = [names[:half], names[half:]]
+    weight_map = {}
+    for i, shard in enumerate(shards):
+        fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        save_file({k: out[k] for k in shard}, os.path.join(path, fname), metadata={"format": "pt"})
+        for k in shard:
+            weight_map[k] = fname
+    total = sum(v.numel() * v.element_size() for v in out.values())
+    with open(index, "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+
+
+@torch.no_grad()
+def logits_of(model, ids):
+    return model(torch.tensor([ids])).logits[0].float()
+
+
+def top2_gap(row):
+    top = torch.topk(row, 2).values
+    return float(top[0] - top[1])
+
+
+@torch.no_grad()
+def record(model, vocab, seed):
+    g = torch.Generator().manual_seed(seed + 1)
+    out = {"sequences": [], "greedy": []}
+    for n in SEQ_LENS:
+        ids = torch.randint(0, vocab, (n,), generator=g).tolist()
+        logits = logits_of(model, ids)
+        lsm = torch.log_softmax(logits.double(), dim=-1)
+        out["sequences"].append({
+            "tokens": ids,
+            "next_logprob": [float(lsm[i, ids[i + 1]]) for i in range(n - 1)],
+            "argmax": [int(x) for x in logits.argmax(-1)],
+            "top2_gap": [top2_gap(logits[i]) for i in range(n)],
+        })
+    for n in GREEDY_PROMPT_LENS:
+        ids = torch.randint(0, vocab, (n,), generator=g).tolist()
+        prompt = list(ids)
+        cont, gaps = [], []
+        for _ in range(GREEDY_STEPS):  # full forward each step: no cache in the reference
+            row = logits_of(model, ids)[-1]
+            tok = int(row.argmax())
+            cont.append(tok)
+            gaps.append(top2_gap(row))
+            ids.append(tok)
+        out["greedy"].append({"prompt": prompt, "continuation": cont, "top2_gap": gaps})
+    return out
+
+
+def build(s, out_dir, seed):
+    name = s["name"]
+    path = os.path.join(out_dir, "models", name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    config = make_config(s)
+    torch.manual_seed(seed)
+    model = getattr(transformers, CLASSES[s["arch"]][1])(config)
+    randomize(model, seed)
+    dtype = getattr(torch, s.get("dtype", "bfloat16"))
+    model = model.to(dtype)
+    kwargs = {"max_shard_size": s["shard"]} if "shard" in s else {}
+    model.save_pretrained(path, **kwargs)
+    for extra in ("generation_config.json",):
+        if os.path.exists(os.path.join(path, extra)):
+            os.remove(os.path.join(path, extra))
+    CLASSES_BY_DIR[path] = CLASSES[s["arch"]][1]
+    checks = {}
+    reference = load_reference(path)
+    probe = torch.randint(0, config.vocab_size, (1, 33), generator=torch.Generator().manual_seed(7))
+    base_logits = reference(probe).logits
+    if s.get("moe_layout") == "per_expert":
+        to_per_expert_layout(path, s["arch"])
+        reloaded = load_reference(path)
+        diff = float((reloaded(probe).logits - base_logits).abs().max())
+        checks["per_expert_reload_max_abs_diff"] = diff
+        assert diff == 0.0, f"{name}: per-expert checkpoint reloads differently ({diff})"
+        reference = reloaded
+    if s.get("config_format") == "classic":
+        to_classic_config(path)
+        reloaded = load_reference(path)
+        diff = float((reloaded(probe).logits - base_logits).abs().max())
+        checks["classic_config_reload_max_abs_diff"] = diff
+        assert diff == 0.0, f"{name}: classic config reloads differently ({diff})"
+        reference = reloaded
+    golden = record(reference, config.vocab_size, seed)
+    golden.update({
+        "name": name,
+        "architecture": CLASSES[s["arch"]][1],
+        "stored_dtype": s.get("dtype", "bfloat16"),
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "seed": seed,
+        "checks": checks,
+        "tensor_names": sorted(k for f in os.listdir(path) if f.endswith(".safetensors")
+                               for k in load_file(os.path.join(path, f)).keys())[:40],
+    })
+    os.makedirs(os.path.join(out_dir, "golden"), exist_ok=True)
+    with open(os.path.join(out_dir, "golden", name + ".json"), "w") as f:
+        json.dump(golden, f)
+    size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+    log(f"{name}: {size / 1e6:.2f} MB, checks {checks}")
+    assert size <= 2_000_000, f"{name} is {size} bytes"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--only", nargs="*", help="names to build (default: all)")
+    args = ap.parse_args()
+    torch.set_num_threads(min(8, os.cpu_count() or 1))
+    log(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    failures = 0
+    for i, s in enumerate(SPECS):
+        if args.only and s["name"] not in args.only:
+            continue
+        try:
+            build(s, args.out, args.seed + 101 * i)
+        except Exception:
+            failures += 1
+            log(f"FAILED {s['name']}:\n{traceback.format_exc()}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
