@@ -127,7 +127,9 @@ Status ParseSlidingWindow(const JsonObject& j, ModelConfig& c) {
 
 Status ParseMoe(const JsonObject& j, ModelConfig& c) {
   if (c.arch == Architecture::kQwen3Moe) {
-    TF_ASSIGN_OR_RETURN(c.num_experts, j.Int("num_experts"));
+    // transformers 5 writes num_local_experts; hub configs say num_experts.
+    const char* experts_key = j.Has("num_experts") ? "num_experts" : "num_local_experts";
+    TF_ASSIGN_OR_RETURN(c.num_experts, j.Int(experts_key));
     TF_ASSIGN_OR_RETURN(c.num_experts_per_tok, j.Int("num_experts_per_tok"));
     TF_ASSIGN_OR_RETURN(c.moe_intermediate_size, j.Int("moe_intermediate_size"));
     TF_ASSIGN_OR_RETURN(c.norm_topk_prob, j.BoolOr("norm_topk_prob", false));

@@ -13,8 +13,9 @@ eager attention, and that reload is the reference: fp32 math on the stored weigh
 Awkward on purpose: GQA ratios 1, 2 and 4; head_dim != hidden / heads; odd vocabularies;
 llama3 and linear RoPE scaling; a sliding window shorter than the sequences; tied and untied
 embeddings; attention and MLP biases; a sharded checkpoint; both MoE weight layouts (the fused
-one transformers 5 writes, and the per-expert one of hub checkpoints, produced by explicit
-conversion and verified by reloading with transformers); configs in the transformers-5 format
+in-memory layout of transformers 5, written with save_file(model.state_dict()), and the
+per-expert layout of hub checkpoints, which transformers 5.17's save_pretrained writes; each
+verified by reloading with transformers); configs in the transformers-5 format
 and rewritten in the classic hub format (verified the same way).
 """
 import argparse
@@ -81,7 +82,7 @@ SPECS = [
                   max_position_embeddings=512,
                   rope={"rope_type": "default", "rope_theta": 1000000.0},
                   tie_word_embeddings=False)),
-    spec("qwen3_moe_fused", "qwen3_moe",
+    spec("qwen3_moe_fused", "qwen3_moe", moe_layout="fused",
          cfg=dict(vocab_size=1019, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
                   num_attention_heads=4, num_key_value_heads=2, head_dim=16,
                   max_position_embeddings=512, num_experts=8, num_experts_per_tok=2,
@@ -97,7 +98,7 @@ SPECS = [
                   mlp_only_layers=[],
                   rope={"rope_type": "default", "rope_theta": 10000.0},
                   tie_word_embeddings=True)),
-    spec("mixtral_fused", "mixtral",
+    spec("mixtral_fused", "mixtral", moe_layout="fused",
          cfg=dict(vocab_size=1007, hidden_size=64, intermediate_size=48, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=1, head_dim=16,
                   max_position_embeddings=512, num_local_experts=4, num_experts_per_tok=2,
@@ -239,6 +240,30 @@ def to_per_expert_layout(path, arch):
 
 
 @torch.no_grad()
+def to_fused_layout(path, model, dtype):
+    """transformers 5 keeps experts fused in memory (experts.gate_up_proj [E, 2I, H],
+    experts.down_proj [E, H, I]) but save_pretrained converts them back to the per-expert hub
+    layout; save_file(model.state_dict()) writes the fused layout as it is in memory."""
+    for f in os.listdir(path):
+        if f.endswith(".safetensors") or f == "model.safetensors.index.json":
+            os.remove(os.path.join(path, f))
+    state = {k: v.detach().to(dtype).contiguous().clone() for k, v in model.state_dict().items()}
+    if model.config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)
+    save_file(state, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
+
+
+def layout_of(path):
+    names = [k for f in os.listdir(path) if f.endswith(".safetensors")
+             for k in load_file(os.path.join(path, f)).keys()]
+    if any(".experts.gate_up_proj" in k for k in names):
+        return "fused"
+    if any(".experts.0." in k for k in names):
+        return "per_expert"
+    return "dense"
+
+
+@torch.no_grad()
 def logits_of(model, ids):
     return model(torch.tensor([ids])).logits[0].float()
 
@@ -296,21 +321,35 @@ def build(s, out_dir, seed):
     checks = {}
     reference = load_reference(path)
     probe = torch.randint(0, config.vocab_size, (1, 33), generator=torch.Generator().manual_seed(7))
-    base_logits = reference(probe).logits
-    if s.get("moe_layout") == "per_expert":
+    with torch.no_grad():
+        base_logits = reference(probe).logits
+    if s.get("moe_layout") == "fused":
+        to_fused_layout(path, model, dtype)
+        reloaded = load_reference(path)
+        with torch.no_grad():
+            diff = float((reloaded(probe).logits - base_logits).abs().max())
+        checks["fused_reload_max_abs_diff"] = diff
+        assert diff == 0.0, f"{name}: fused checkpoint reloads differently ({diff})"
+        reference = reloaded
+    if s.get("moe_layout") == "per_expert" and layout_of(path) != "per_expert":
         to_per_expert_layout(path, s["arch"])
         reloaded = load_reference(path)
-        diff = float((reloaded(probe).logits - base_logits).abs().max())
+        with torch.no_grad():
+            diff = float((reloaded(probe).logits - base_logits).abs().max())
         checks["per_expert_reload_max_abs_diff"] = diff
         assert diff == 0.0, f"{name}: per-expert checkpoint reloads differently ({diff})"
         reference = reloaded
     if s.get("config_format") == "classic":
         to_classic_config(path)
         reloaded = load_reference(path)
-        diff = float((reloaded(probe).logits - base_logits).abs().max())
+        with torch.no_grad():
+            diff = float((reloaded(probe).logits - base_logits).abs().max())
         checks["classic_config_reload_max_abs_diff"] = diff
         assert diff == 0.0, f"{name}: classic config reloads differently ({diff})"
         reference = reloaded
+    if "moe_layout" in s:
+        checks["layout"] = layout_of(path)
+        assert checks["layout"] == s["moe_layout"], f"{name}: wrote {checks['layout']} layout"
     golden = record(reference, config.vocab_size, seed)
     golden.update({
         "name": name,
