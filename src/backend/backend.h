@@ -29,6 +29,8 @@ class Backend {
 
   // Device memory; ResourceExhausted when it does not fit. Contents are unspecified.
   virtual Result<DeviceBuffer> Allocate(size_t bytes) = 0;
+  // Bytes that can still be allocated, for up-front checks ("the model needs 16 GB, 9 GB free").
+  virtual uint64_t FreeMemoryBytes() const = 0;
 
   // Copies between host and device memory; complete once Synchronize returns.
   virtual Status CopyToDevice(void* dst, const void* src, size_t bytes) = 0;

@@ -185,6 +185,22 @@ std::string FormatBytes(uint64_t bytes) {
   return buf;
 }
 
+// Refuses up front a model that cannot fit, instead of failing (or being killed) half-way.
+Status CheckFits(const std::vector<WeightSpec>& specs, DType matrix_dtype, Backend& backend) {
+  uint64_t total = 0;
+  for (const WeightSpec& spec : specs) {
+    total += static_cast<uint64_t>(Numel(spec.shape)) *
+             DTypeSize(spec.is_vector ? DType::kF32 : matrix_dtype);
+  }
+  const uint64_t free = backend.FreeMemoryBytes();
+  if (total > free) {
+    return ResourceExhaustedError("the weights need " + FormatBytes(total) + " of " +
+                                  std::string(backend.name()) + " memory; " + FormatBytes(free) +
+                                  " is free");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelWeights> LoadWeights(const ModelConfig& config, const Checkpoint& checkpoint,
@@ -194,6 +210,7 @@ Result<ModelWeights> LoadWeights(const ModelConfig& config, const Checkpoint& ch
   TF_ASSIGN_OR_RETURN(const HostTensor embed, checkpoint.Find("model.embed_tokens.weight"));
   TF_ASSIGN_OR_RETURN(const DType stored, ToDType(embed));
   const DType matrix_dtype = backend.WeightDType(stored);
+  TF_RETURN_IF_ERROR(CheckFits(specs, matrix_dtype, backend));
 
   ProgressBar progress("loading weights", static_cast<int64_t>(specs.size()));
   std::vector<uint8_t> staging;
@@ -227,6 +244,7 @@ Result<ModelWeights> MakeDummyWeights(const ModelConfig& config, uint64_t seed, 
   ModelWeights w;
   const std::vector<WeightSpec> specs = BuildPlan(config, w, nullptr);
   const DType matrix_dtype = backend.WeightDType(DType::kBF16);
+  TF_RETURN_IF_ERROR(CheckFits(specs, matrix_dtype, backend));
   // Uniform on [-a, a] has std a / sqrt(3): std 0.02 like HF's initializer_range.
   const float scale = 0.02f * std::sqrt(3.0f);
   ProgressBar progress("generating dummy weights", static_cast<int64_t>(specs.size()));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "backend/cpu/cpu_ops.h"
@@ -25,6 +26,17 @@ Result<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
     return ResourceExhaustedError("cpu: cannot allocate " + std::to_string(bytes) + " bytes");
   }
   return DeviceBuffer(this, data, bytes);
+}
+
+uint64_t CpuBackend::FreeMemoryBytes() const {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (meminfo >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return UINT64_MAX;  // unknown: let the allocation decide
 }
 
 void CpuBackend::Free(void* data, size_t /*bytes*/) { std::free(data); }

@@ -24,6 +24,8 @@ class CpuBackend final : public Backend {
   DType WeightDType(DType stored) const override { return stored; }
 
   Result<DeviceBuffer> Allocate(size_t bytes) override;
+  // MemAvailable from /proc/meminfo: what the kernel can give without swapping.
+  uint64_t FreeMemoryBytes() const override;
   Status CopyToDevice(void* dst, const void* src, size_t bytes) override;
   Status CopyToHost(void* dst, const void* src, size_t bytes) override;
   Status Synchronize() override { return Status::Ok(); }
