@@ -104,7 +104,7 @@ Result<ScoreResult> Engine::Score(std::span<const int32_t> tokens) {
                                   std::to_string(bs) + ")");
   }
   ScoreResult result;
-  std::vector<float> logits, logprobs;
+  std::vector<float> logits;
   const int64_t vocab = model_config().vocab_size;
   // All rows want logits; cap the chunk so the logits buffer stays modest.
   const int32_t chunk = std::min(config_.max_batch_tokens, 256);
@@ -118,8 +118,8 @@ Result<ScoreResult> Engine::Score(std::span<const int32_t> tokens) {
       result.argmax.push_back(
           static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin()));
       if (start + i + 1 < n) {
-        LogSoftmax(row, &logprobs);
-        result.next_logprob.push_back(logprobs[tokens[start + i + 1]]);
+        const int32_t next = tokens[start + i + 1];
+        result.next_logprob.push_back(static_cast<float>(row[next] - LogSumExp(row)));
       }
     }
   }

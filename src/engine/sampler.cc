@@ -8,13 +8,20 @@
 
 namespace tokenfab {
 
+double LogSumExp(std::span<const float> logits) {
+  if (logits.empty()) return -INFINITY;
+  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  // expf of (x - max) <= 0 is accurate to an ulp; the sum of up to ~10^6 terms is kept in
+  // double so the result stays within f32 rounding of the exact value.
+  double sum = 0.0;
+  for (float x : logits) sum += std::exp(x - max_logit);
+  return static_cast<double>(max_logit) + std::log(sum);
+}
+
 void LogSoftmax(std::span<const float> logits, std::vector<float>* out) {
   out->resize(logits.size());
   if (logits.empty()) return;
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  double sum = 0.0;
-  for (float x : logits) sum += std::exp(static_cast<double>(x) - max_logit);
-  const double log_z = static_cast<double>(max_logit) + std::log(sum);
+  const double log_z = LogSumExp(logits);
   for (size_t i = 0; i < logits.size(); ++i) {
     (*out)[i] = static_cast<float>(static_cast<double>(logits[i]) - log_z);
   }

@@ -25,7 +25,10 @@ struct SampledToken {
   std::vector<TokenLogprob> top_logprobs;  // num_logprobs best, best first
 };
 
-// log_softmax of one row, in double for accuracy, returned as float.
+// log(sum(exp(logits))), accumulated in double.
+double LogSumExp(std::span<const float> logits);
+
+// log_softmax of one row (logits minus LogSumExp), returned as float.
 void LogSoftmax(std::span<const float> logits, std::vector<float>* out);
 
 class Sampler {

@@ -16,7 +16,8 @@ constexpr int kMr = 6;      // rows of x per micro-kernel call
 constexpr int kNr = 16;     // columns (weight rows) per packed strip
 constexpr int kKc = 256;    // K block: a packed strip is kKc * kNr floats (16 KiB)
 constexpr int kStrips = 4;  // strips per task: a task owns 64 output columns
-constexpr int kGemvRows = 4;
+// Up to this many rows of x, streaming each weight row once beats packing the weights.
+constexpr int kGemvRows = 16;
 
 bool HaveAvx2() {
   static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&

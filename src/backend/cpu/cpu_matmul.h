@@ -3,7 +3,8 @@
 // out[M, N] = x[M, K] @ w[N, K]^T (+ bias[N]). Row-major, K contiguous in both operands (the
 // layout of a torch Linear weight). Weight panels are packed and widened once per K block and
 // reused for every row of x; an AVX2/FMA micro-kernel (chosen at run time) does the math, with a
-// portable fallback. Few rows (decode) take a dot-product path that streams each weight row once.
+// portable fallback. Up to 16 rows (decode batches) take a dot-product path that streams each
+// weight row once instead, since packing costs as much as the math there.
 #pragma once
 
 #include <cstdint>
