@@ -8,6 +8,8 @@
 
 #include "cli/flags.h"
 #include "engine/engine.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tokenfab {
 
@@ -21,6 +23,29 @@ struct Command {
 Command ScoreCommand();
 Command GenerateCommand();
 Command BenchEngineCommand();
+Command TokenizeCommand();
+Command DetokenizeCommand();
+Command ChatCommand();
+
+// The text side of a model directory (tokenize_command.cc): tokenizer.json,
+// tokenizer_config.json (chat template, special tokens), generation_config.json (eos ids).
+struct TextModel {
+  std::unique_ptr<Tokenizer> tokenizer;
+  TokenizerConfig config;
+  // Ids that end generation: generation_config.json's eos_token_id and the config's eos_token.
+  std::vector<int32_t> StopTokenIds() const;
+};
+Result<TextModel> LoadTextModel(const std::string& dir);
+// A chat file: an OpenAI-style messages array, or {"messages": [...], "tools": [...]}.
+Status ReadChatFile(const std::string& path, OrderedJson* messages, OrderedJson* tools);
+// --chat-template-kwargs: a JSON object of extra template variables (e.g. enable_thinking).
+Result<OrderedJson> ChatTemplateKwargs(const Flags& flags);
+// Renders `messages` with the model's chat template.
+Result<std::string> RenderChat(const TextModel& model, const OrderedJson& messages,
+                               const OrderedJson& tools, bool add_generation_prompt,
+                               const OrderedJson& kwargs);
+// One JSON line on stdout (non-UTF-8 bytes replaced, never throws).
+void PrintJson(const Json& json);
 
 // Flags shared by every command that loads a model, and their translation.
 std::vector<FlagSpec> EngineFlagSpecs();

@@ -7,9 +7,35 @@
 namespace tokenfab {
 namespace {
 
-Result<GenerationRequest> RequestFromFlags(const Flags& flags) {
+// The prompt: --tokens as given, or --prompt / --chat tokenized with the model's tokenizer
+// (vLLM's conventions: a plain prompt gets the tokenizer's special tokens such as BOS, a
+// rendered chat already has them). Text modes also stop at the model's EOS ids.
+Status PromptFromFlags(const Flags& flags, const TextModel* text, GenerationRequest* r) {
+  const int sources = flags.Has("tokens") + flags.Has("prompt") + flags.Has("chat");
+  if (sources != 1) return InvalidArgumentError("give exactly one of --tokens, --prompt, --chat");
+  if (flags.Has("tokens")) {
+    TF_ASSIGN_OR_RETURN(r->prompt, TokensFromFlags(flags));
+    return Status::Ok();
+  }
+  std::string prompt;
+  EncodeOptions options;
+  if (flags.Has("chat")) {
+    OrderedJson messages, tools;
+    TF_RETURN_IF_ERROR(ReadChatFile(flags.GetString("chat"), &messages, &tools));
+    TF_ASSIGN_OR_RETURN(const OrderedJson kwargs, ChatTemplateKwargs(flags));
+    TF_ASSIGN_OR_RETURN(prompt, RenderChat(*text, messages, tools, true, kwargs));
+  } else {
+    prompt = flags.GetString("prompt");
+    options.add_special_tokens = true;
+  }
+  TF_ASSIGN_OR_RETURN(r->prompt, text->tokenizer->Encode(prompt, options));
+  if (r->prompt.empty()) return InvalidArgumentError("the prompt tokenizes to no tokens");
+  for (int32_t id : text->StopTokenIds()) r->stop.stop_token_ids.push_back(id);
+  return Status::Ok();
+}
+
+Result<GenerationRequest> RequestFromFlags(const Flags& flags, const TextModel* text) {
   GenerationRequest r;
-  TF_ASSIGN_OR_RETURN(r.prompt, TokensFromFlags(flags));
   SamplingParams& s = r.sampling;
   TF_ASSIGN_OR_RETURN(s.temperature, flags.GetDouble("temperature", 1.0));
   TF_ASSIGN_OR_RETURN(const int64_t top_k, flags.GetInt("top-k", 0));
@@ -44,6 +70,9 @@ Result<GenerationRequest> RequestFromFlags(const Flags& flags) {
     r.stop.stop_token_ids.push_back(static_cast<int32_t>(id));
   }
   r.stop.ignore_eos = flags.Has("ignore-eos");
+  TF_RETURN_IF_ERROR(PromptFromFlags(flags, text, &r));
+  // --ignore-eos: only the explicit --stop-token-ids end generation.
+  if (r.stop.ignore_eos) r.stop.stop_token_ids.resize(stops.size());
   return r;
 }
 
@@ -52,10 +81,14 @@ Result<GenerationRequest> RequestFromFlags(const Flags& flags) {
 Command GenerateCommand() {
   Command c;
   c.name = "generate";
-  c.summary = "continue a token sequence; --json prints {\"tokens\": [...], \"logprobs\": [...]}";
+  c.summary = "continue --tokens, a --prompt or a --chat; --json prints {\"tokens\": [...], ...}";
   c.flags = EngineFlagSpecs();
   const std::vector<FlagSpec> own = {
       {"tokens", true, "comma-separated prompt token ids"},
+      {"prompt", true, "prompt text (tokenized with the model's tokenizer, BOS added)"},
+      {"chat", true, "JSON messages file rendered with the model's chat template"},
+      {"chat-template-kwargs", true, "with --chat: extra template variables as a JSON object"},
+      {"skip-special-tokens", true, "text output: leave special tokens out (default true)"},
       {"max-tokens", true, "tokens to generate at most (default 16)"},
       {"temperature", true, "0 = greedy (default 1)"},
       {"top-p", true, "nucleus sampling mass (default 1 = off)"},
@@ -72,7 +105,13 @@ Command GenerateCommand() {
   };
   c.flags.insert(c.flags.end(), own.begin(), own.end());
   c.run = [](const Flags& flags) -> Status {
-    TF_ASSIGN_OR_RETURN(GenerationRequest request, RequestFromFlags(flags));
+    const bool text_mode = flags.Has("prompt") || flags.Has("chat");
+    TextModel text;
+    if (text_mode) {
+      TF_ASSIGN_OR_RETURN(const std::string dir, flags.Required("model"));
+      TF_ASSIGN_OR_RETURN(text, LoadTextModel(dir));
+    }
+    TF_ASSIGN_OR_RETURN(GenerationRequest request, RequestFromFlags(flags, &text));
     TF_ASSIGN_OR_RETURN(EngineConfig config, EngineConfigFromFlags(flags));
     TF_ASSIGN_OR_RETURN(auto engine, Engine::Create(config));
     TF_ASSIGN_OR_RETURN(const auto results, engine->Generate({request}));
@@ -90,13 +129,22 @@ Command GenerateCommand() {
       top.push_back(std::move(alternatives));
     }
     const char* finish = result.finish_reason == FinishReason::kStop ? "stop" : "length";
+    std::string generated_text;
+    if (text_mode) {
+      const std::string skip = flags.GetString("skip-special-tokens", "true");
+      if (skip != "true" && skip != "false") return InvalidArgumentError("--skip-special-tokens must be true or false");
+      TF_ASSIGN_OR_RETURN(generated_text, text.tokenizer->Decode(tokens, skip == "true"));
+    }
     if (flags.Has("json")) {
       Json out;
+      if (text_mode) out["text"] = generated_text;
       out["tokens"] = tokens;
       out["logprobs"] = logprobs;
       if (request.sampling.num_logprobs > 0) out["top_logprobs"] = std::move(top);
       out["finish_reason"] = finish;
-      std::cout << out.dump() << std::endl;
+      std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace) << std::endl;
+    } else if (text_mode) {
+      std::cout << generated_text << std::endl;
     } else {
       std::string line;
       for (int32_t t : tokens) line += (line.empty() ? "" : ",") + std::to_string(t);

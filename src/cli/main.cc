@@ -16,7 +16,8 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 std::vector<Command> AllCommands() {
-  return {ScoreCommand(), GenerateCommand(), BenchEngineCommand()};
+  return {ScoreCommand(),    GenerateCommand(),   BenchEngineCommand(),
+          TokenizeCommand(), DetokenizeCommand(), ChatCommand()};
 }
 
 void PrintUsage(const std::vector<Command>& commands) {
