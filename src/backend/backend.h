@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "backend/device_buffer.h"
+#include "backend/device_probe.h"
 #include "backend/dtype.h"
 #include "backend/ops.h"
 #include "base/status.h"
@@ -38,6 +39,9 @@ class Backend {
   virtual Status Synchronize() = 0;
 
   virtual Ops& ops() = 0;
+
+  // Ceiling measurements for benchmarks; null where the backend has none.
+  virtual DeviceProbe* probe() { return nullptr; }
 
  protected:
   friend class DeviceBuffer;

@@ -6,6 +6,7 @@
 
 #include "base/progress.h"
 #include "base/random.h"
+#include "bench/roofline.h"
 #include "engine/batch_builder.h"
 
 namespace tokenfab {
@@ -63,24 +64,34 @@ Result<double> TimePrefill(Engine& engine, const std::vector<int32_t>& tokens) {
   return Now() - start;
 }
 
-// Seconds per decode step of `batch` sequences at `context` tokens of context.
+// Seconds per decode step of `batch` sequences at `context` tokens of context. The contexts
+// are prefilled several sequences per forward, up to the engine's token budget.
 Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_t steps,
                           uint64_t seed) {
   BenchSequences seqs(engine, batch);
   const int32_t bs = engine.config().block_size;
+  const int32_t budget = engine.config().max_batch_tokens;
   const int64_t vocab = engine.model_config().vocab_size;
   std::vector<float> logits;
   std::vector<std::vector<int32_t>> prompts(batch);
   for (int32_t s = 0; s < batch; ++s) {
     prompts[s] = RandomTokens(context, vocab, seed, 100 + s);
     TF_RETURN_IF_ERROR(seqs.Reserve(s, context + steps + 1));
-    for (int32_t begin = 0; begin < context; begin += engine.config().max_batch_tokens) {
-      const int32_t len = std::min(engine.config().max_batch_tokens, context - begin);
-      SequenceChunk c{std::span<const int32_t>(prompts[s]).subspan(begin, len), begin,
-                      seqs.blocks(s), LogitRows::kNone};
-      TF_RETURN_IF_ERROR(engine.model().Forward(BuildForwardBatch({&c, 1}, bs),
-                                                engine.kv_cache().tensors(), &logits));
+  }
+  std::vector<int32_t> done(batch, 0);
+  for (int32_t s = 0; s < batch;) {  // pack prefill chunks of several sequences per forward
+    std::vector<SequenceChunk> chunks;
+    int32_t room = budget;
+    for (int32_t i = s; i < batch && room > 0; ++i) {
+      const int32_t len = std::min(room, context - done[i]);
+      chunks.push_back({std::span<const int32_t>(prompts[i]).subspan(done[i], len), done[i],
+                        seqs.blocks(i), LogitRows::kNone});
+      done[i] += len;
+      room -= len;
     }
+    TF_RETURN_IF_ERROR(engine.model().Forward(BuildForwardBatch(chunks, bs),
+                                              engine.kv_cache().tensors(), &logits));
+    while (s < batch && done[s] == context) ++s;
   }
   std::vector<int32_t> next(batch, 1);
   std::vector<double> times;
@@ -115,6 +126,19 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   out["dummy_weights"] = engine.config().dummy_weights;
   out["prefill"] = Json::array();
   out["decode"] = Json::array();
+  DeviceCeilings ceilings;
+  DeviceProbe* probe = engine.model().backend().probe();
+  if (o.measure_ceilings && probe != nullptr) {
+    TF_ASSIGN_OR_RETURN(ceilings, probe->MeasureCeilings());
+    out["ceilings"] = {{"device_name", ceilings.device_name},
+                       {"read_gb_per_s", ceilings.read_gb_per_s},
+                       {"copy_gb_per_s", ceilings.copy_gb_per_s},
+                       {"matmul_tflops", ceilings.matmul_tflops},
+                       {"matmul_dtype", ceilings.matmul_dtype}};
+  }
+  const int weight_size = static_cast<int>(
+      DTypeSize(engine.model().weights().embed.dtype));
+  const int kv_size = static_cast<int>(DTypeSize(engine.model().backend().activation_dtype()));
 
   const int64_t cases = static_cast<int64_t>(o.prompt_lens.size() +
                                              o.batch_sizes.size() * o.context_lens.size()) +
@@ -130,19 +154,28 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
       times.push_back(t);
     }
     const double t = Median(times);
-    out["prefill"].push_back({{"prompt_tokens", n}, {"seconds", t}, {"tokens_per_s", n / t}});
+    Json row = {{"prompt_tokens", n}, {"seconds", t}, {"tokens_per_s", n / t},
+                {"flops", PrefillFlops(mc, n)}};
+    if (ceilings.matmul_tflops > 0) {
+      row["roofline_fraction"] = PrefillFlops(mc, n) / (ceilings.matmul_tflops * 1e12) / t;
+    }
+    out["prefill"].push_back(row);
     progress.Update(++done, "prefill " + std::to_string(n));
   }
   for (int32_t context : o.context_lens) {
     for (int32_t batch : o.batch_sizes) {
       TF_ASSIGN_OR_RETURN(const double t,
                           TimeDecode(engine, batch, context, o.decode_steps, o.seed));
-      const double weight_gbps = static_cast<double>(engine.model().weights().bytes) / t / 1e9;
-      out["decode"].push_back({{"batch", batch},
-                               {"context", context},
-                               {"step_seconds", t},
-                               {"tokens_per_s", batch / t},
-                               {"weight_gb_per_s", weight_gbps}});
+      const double bytes = DecodeWeightBytes(mc, batch, weight_size) +
+                           DecodeKvBytes(mc, batch, context, kv_size);
+      Json row = {{"batch", batch},          {"context", context},
+                  {"step_seconds", t},       {"tokens_per_s", batch / t},
+                  {"bytes_per_step", bytes}, {"achieved_gb_per_s", bytes / t / 1e9}};
+      if (ceilings.read_gb_per_s > 0) {
+        row["roofline_fraction"] = bytes / (ceilings.read_gb_per_s * 1e9) / t;
+        row["roofline_tokens_per_s"] = batch * ceilings.read_gb_per_s * 1e9 / bytes;
+      }
+      out["decode"].push_back(row);
       progress.Update(++done, "decode batch " + std::to_string(batch));
     }
   }
@@ -165,17 +198,29 @@ std::string FormatEngineBench(const Json& r) {
                 r.value("architecture", "").c_str(), r.value("device", "").c_str(),
                 r.value("parameters", 0.0) / 1e9, r.value("weight_bytes", 0.0) / 1e9);
   s += line;
-  s += "phase     tokens  batch  context  tokens/s   seconds\n";
+  if (r.contains("ceilings")) {
+    const Json& c = r["ceilings"];
+    std::snprintf(line, sizeof(line),
+                  "ceilings of %s: read %.0f GB/s, copy %.0f GB/s, %s GEMM %.1f TFLOP/s\n",
+                  c["device_name"].get<std::string>().c_str(), c["read_gb_per_s"].get<double>(),
+                  c["copy_gb_per_s"].get<double>(), c["matmul_dtype"].get<std::string>().c_str(),
+                  c["matmul_tflops"].get<double>());
+    s += line;
+  }
+  auto fraction = [](const Json& row) {
+    return row.contains("roofline_fraction") ? row["roofline_fraction"].get<double>() * 100 : 0.0;
+  };
+  s += "phase     tokens  batch  context    tokens/s   seconds  roofline\n";
   for (const Json& p : r["prefill"]) {
-    std::snprintf(line, sizeof(line), "prefill   %6d  %5d  %7s  %8.1f  %8.3f\n",
+    std::snprintf(line, sizeof(line), "prefill   %6d  %5d  %7s  %10.1f  %8.4f  %6.1f%%\n",
                   p["prompt_tokens"].get<int>(), 1, "-", p["tokens_per_s"].get<double>(),
-                  p["seconds"].get<double>());
+                  p["seconds"].get<double>(), fraction(p));
     s += line;
   }
   for (const Json& d : r["decode"]) {
-    std::snprintf(line, sizeof(line), "decode    %6d  %5d  %7d  %8.1f  %8.3f\n", 1,
+    std::snprintf(line, sizeof(line), "decode    %6d  %5d  %7d  %10.1f  %8.4f  %6.1f%%\n", 1,
                   d["batch"].get<int>(), d["context"].get<int>(), d["tokens_per_s"].get<double>(),
-                  d["step_seconds"].get<double>());
+                  d["step_seconds"].get<double>(), fraction(d));
     s += line;
   }
   if (r.contains("score")) {

@@ -2,8 +2,10 @@
 //
 // Measures prefill (one prompt of N tokens, logits of the last row), decode (B sequences with
 // C tokens of context, each step one token per sequence) and scoring (all-row logits), each
-// after a warm-up, as the median of several runs. Reports tokens per second and, for decode,
-// the weight bytes streamed per second. Results are JSON for bench/results/.
+// after a warm-up, as the median of several runs. First it measures the device's own ceilings
+// (read bandwidth, copy bandwidth, GEMM rate) and then reports each case's tokens per second
+// and its fraction of the roofline: for decode, (weights actually read + KV read) over the
+// read bandwidth; for prefill, flops over the GEMM rate. Results are JSON for bench/results/.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@ struct EngineBenchOptions {
   int32_t repeats = 3;
   int32_t score_len = 512;  // 0 skips the scoring run
   uint64_t seed = 1;        // for the random prompt tokens
+  bool measure_ceilings = true;  // probe the device first and report roofline fractions
 };
 
 Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& options);

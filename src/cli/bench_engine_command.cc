@@ -35,6 +35,7 @@ Command BenchEngineCommand() {
       {"repeats", true, "prefill runs per length; the median is reported (default 3)"},
       {"score-len", true, "tokens of the scoring run, 0 to skip (default 512)"},
       {"output", true, "also write the JSON to this file"},
+      {"no-ceilings", false, "skip measuring the device's ceilings (no roofline fractions)"},
   };
   c.flags.insert(c.flags.end(), own.begin(), own.end());
   c.run = [](const Flags& flags) -> Status {
@@ -52,6 +53,7 @@ Command BenchEngineCommand() {
     o.decode_steps = static_cast<int32_t>(steps);
     o.repeats = static_cast<int32_t>(repeats);
     o.score_len = static_cast<int32_t>(score_len);
+    o.measure_ceilings = !flags.Has("no-ceilings");
     TF_ASSIGN_OR_RETURN(EngineConfig config, EngineConfigFromFlags(flags));
     TF_ASSIGN_OR_RETURN(auto engine, Engine::Create(config));
     TF_ASSIGN_OR_RETURN(const Json result, RunEngineBench(*engine, o));

@@ -11,7 +11,7 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"dummy-weights", false, "seeded random weights from config.json alone"},
       {"dummy-seed", true, "seed of --dummy-weights (default 0)"},
       {"threads", true, "CPU threads (default: all)"},
-      {"kv-cache-gb", true, "KV cache size in GB (default 1)"},
+      {"kv-cache-gb", true, "KV cache size in GB (default: 1 on cpu, most of the free memory on cuda)"},
       {"block-size", true, "tokens per KV block (default 16)"},
       {"max-batch-tokens", true, "tokens per engine step (default 2048)"},
       {"log-level", true, "debug, info (default), warning, error"},
@@ -28,9 +28,11 @@ Result<EngineConfig> EngineConfigFromFlags(const Flags& flags) {
   TF_ASSIGN_OR_RETURN(const int64_t threads, flags.GetInt("threads", 0));
   if (threads < 0 || threads > 1024) return InvalidArgumentError("--threads must be in [0, 1024]");
   c.num_threads = static_cast<int>(threads);
-  TF_ASSIGN_OR_RETURN(const double kv_gb, flags.GetDouble("kv-cache-gb", 1.0));
-  if (!(kv_gb > 0.0 && kv_gb < 1e5)) return InvalidArgumentError("--kv-cache-gb must be > 0");
-  c.kv_cache_bytes = static_cast<uint64_t>(kv_gb * 1e9);
+  if (flags.Has("kv-cache-gb")) {
+    TF_ASSIGN_OR_RETURN(const double kv_gb, flags.GetDouble("kv-cache-gb", 1.0));
+    if (!(kv_gb > 0.0 && kv_gb < 1e5)) return InvalidArgumentError("--kv-cache-gb must be > 0");
+    c.kv_cache_bytes = static_cast<uint64_t>(kv_gb * 1e9);
+  }
   TF_ASSIGN_OR_RETURN(const int64_t block_size, flags.GetInt("block-size", 16));
   TF_ASSIGN_OR_RETURN(const int64_t batch_tokens, flags.GetInt("max-batch-tokens", 2048));
   if (block_size < 1 || block_size > 1024) {

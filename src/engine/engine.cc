@@ -69,8 +69,18 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& config) {
   layout.dtype = backend.activation_dtype();
   layout.num_blocks = config.num_kv_blocks;
   if (layout.num_blocks == 0) {
-    layout.num_blocks = static_cast<int>(
-        std::min<uint64_t>(config.kv_cache_bytes / layout.BytesPerBlock(), 1 << 30));
+    uint64_t bytes = config.kv_cache_bytes;
+    if (bytes == 0) {
+      constexpr uint64_t kHeadroom = 2ull << 30;
+      const uint64_t free_bytes = backend.FreeMemoryBytes();
+      bytes = free_bytes > kHeadroom ? (free_bytes - kHeadroom) / 10 * 9 : 0;
+      if (backend.name() == "cpu") bytes = std::min<uint64_t>(bytes, 1ull << 30);
+    }
+    layout.num_blocks =
+        static_cast<int>(std::min<uint64_t>(bytes / layout.BytesPerBlock(), 1 << 30));
+    if (layout.num_blocks == 0) {
+      return ResourceExhaustedError("no memory left for the KV cache after the weights");
+    }
   }
   TF_ASSIGN_OR_RETURN(engine->kv_cache_, KvCache::Create(backend, layout));
   engine->block_pool_ = std::make_unique<BlockPool>(layout.num_blocks);

@@ -29,7 +29,8 @@ struct EngineConfig {
   int num_threads = 0;             // CPU backend threads; 0 = all hardware threads
   int32_t block_size = 16;         // tokens per KV block
   int32_t num_kv_blocks = 0;       // 0: as many as kv_cache_bytes holds
-  uint64_t kv_cache_bytes = 1ull << 30;
+  uint64_t kv_cache_bytes = 0;     // 0: 90% of the device memory left after the weights,
+                                   // keeping 2 GiB free (1 GiB at most on the CPU)
   int32_t max_batch_tokens = 2048; // per-step token budget (prefill is chunked to fit)
   int32_t max_seqs = 256;          // sequences running at once
 

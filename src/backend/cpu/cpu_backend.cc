@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_probe.h"
 
 namespace tokenfab {
 
@@ -17,6 +18,11 @@ CpuBackend::CpuBackend(int num_threads)
 CpuBackend::~CpuBackend() = default;
 
 Ops& CpuBackend::ops() { return *ops_; }
+
+DeviceProbe* CpuBackend::probe() {
+  if (!probe_) probe_ = std::make_unique<CpuProbe>(pool_.get());
+  return probe_.get();
+}
 
 Result<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
   constexpr size_t kAlign = 64;

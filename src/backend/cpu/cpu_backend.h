@@ -30,6 +30,7 @@ class CpuBackend final : public Backend {
   Status CopyToHost(void* dst, const void* src, size_t bytes) override;
   Status Synchronize() override { return Status::Ok(); }
   Ops& ops() override;
+  DeviceProbe* probe() override;
 
   ThreadPool& pool() { return *pool_; }
 
@@ -39,6 +40,7 @@ class CpuBackend final : public Backend {
  private:
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<CpuOps> ops_;
+  std::unique_ptr<DeviceProbe> probe_;
 };
 
 void RegisterCpuBackend();

@@ -1,0 +1,255 @@
+#include <algorithm>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/common_impl.cuh"
+
+namespace tokenfab::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kTile = 128;  // keys per tile: one per thread when scoring
+
+__device__ int SequenceOf(const int32_t* query_start, int num_seqs, int token) {
+  int lo = 0, hi = num_seqs - 1;  // last s with query_start[s] <= token
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) >> 1;
+    if (query_start[mid] <= token) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
+  extern __shared__ float smem[];
+  const int group = p.num_q_heads / p.num_kv_heads;
+  const int d = p.head_dim;
+  float* q_s = smem;                             // [group][d], pre-scaled
+  float* scores = q_s + group * d;               // [group][kTile]
+  float* m_s = scores + group * kTile;           // [group]
+  float* l_s = m_s + group;                      // [group]
+  float* alpha_s = l_s + group;                  // [group]
+  float* red = alpha_s + group;                  // [key groups][group][d]
+
+  const int t = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int seq = SequenceOf(p.query_start, p.num_seqs, t);
+  const int pos = p.positions[t];
+  const int kv_begin = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
+  const int kv_len = pos + 1 - kv_begin;
+  const int chunk = (kv_len + p.splits - 1) / p.splits;
+  const int my_begin = kv_begin + split * chunk;
+  const int my_end = min(pos + 1, my_begin + chunk);
+  const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * d;
+
+  for (int i = tid; i < group * d; i += kThreads) {
+    const int gi = i / d, e = i % d;
+    q_s[i] = ToFloat(p.q[(static_cast<int64_t>(t) * p.num_q_heads + g * group + gi) * d + e]) *
+             p.scale;
+  }
+  if (tid < group) {
+    m_s[tid] = -INFINITY;
+    l_s[tid] = 0.0f;
+  }
+  // Value accumulation: with d <= 128, `key_groups` groups of d threads split the keys; with
+  // d > 128 each thread owns dims tid and tid + 128.
+  const int key_groups = d >= kThreads ? 1 : kThreads / d;
+  const int my_kg = d >= kThreads ? 0 : tid / d;
+  const int d0 = d >= kThreads ? tid : tid % d;
+  const bool has_d0 = my_kg < key_groups && d0 < d;
+  const bool has_d1 = d > kThreads && tid + kThreads < d;
+  float acc0[kAttentionMaxGroup], acc1[kAttentionMaxGroup];
+#pragma unroll
+  for (int gi = 0; gi < kAttentionMaxGroup; ++gi) acc0[gi] = acc1[gi] = 0.0f;
+  __syncthreads();
+
+  for (int tile = my_begin; tile < my_end; tile += kTile) {
+    const int n = min(kTile, my_end - tile);
+    if (tid < n) {  // score key `tile + tid` against every head of the group
+      const int kpos = tile + tid;
+      const int32_t block = table[kpos / p.block_size];
+      float sc[kAttentionMaxGroup];
+#pragma unroll
+      for (int gi = 0; gi < kAttentionMaxGroup; ++gi) sc[gi] = 0.0f;
+      if (block >= 0 && block < p.num_blocks) {
+        const __nv_bfloat16* k =
+            p.k_cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) *
+                            head_stride + static_cast<int64_t>(g) * d;
+        if constexpr (kVec) {
+          for (int e = 0; e < d; e += 8) {
+            float kv[8];
+            Unpack(*reinterpret_cast<const Bf16x8*>(k + e), kv);
+#pragma unroll
+            for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+              if (gi < group) {
+#pragma unroll
+                for (int j = 0; j < 8; ++j) sc[gi] += q_s[gi * d + e + j] * kv[j];
+              }
+            }
+          }
+        } else {
+          for (int e = 0; e < d; ++e) {
+            const float kv = ToFloat(k[e]);
+#pragma unroll
+            for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+              if (gi < group) sc[gi] += q_s[gi * d + e] * kv;
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+        if (gi < group) scores[gi * kTile + tid] = sc[gi];
+      }
+    }
+    __syncthreads();
+    for (int gi = warp; gi < group; gi += kThreads / 32) {
+      float* s = scores + gi * kTile;
+      float mx = -INFINITY;
+      for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s[j]);
+      mx = WarpMax(mx);
+      const float m_old = m_s[gi];
+      const float m_new = fmaxf(m_old, mx);
+      float sum = 0.0f;
+      for (int j = lane; j < n; j += 32) {
+        const float e = __expf(s[j] - m_new);
+        s[j] = e;
+        sum += e;
+      }
+      sum = WarpSum(sum);
+      if (lane == 0) {
+        const float alpha = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
+        l_s[gi] = l_s[gi] * alpha + sum;
+        m_s[gi] = m_new;
+        alpha_s[gi] = alpha;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+      if (gi < group) {
+        acc0[gi] *= alpha_s[gi];
+        acc1[gi] *= alpha_s[gi];
+      }
+    }
+    if (has_d0) {
+      for (int j = my_kg; j < n; j += key_groups) {
+        const int kpos = tile + j;
+        const int32_t block = table[kpos / p.block_size];
+        if (block < 0 || block >= p.num_blocks) continue;
+        const __nv_bfloat16* v =
+            p.v_cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) *
+                            head_stride + static_cast<int64_t>(g) * d;
+        const float v0 = ToFloat(v[d0]);
+        const float v1 = has_d1 ? ToFloat(v[d0 + kThreads]) : 0.0f;
+#pragma unroll
+        for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+          if (gi < group) {
+            const float pj = scores[gi * kTile + j];
+            acc0[gi] += pj * v0;
+            acc1[gi] += pj * v1;
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  // Sum the key groups' partial accumulators.
+  if (key_groups > 1) {
+    if (has_d0) {
+#pragma unroll
+      for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+        if (gi < group) red[(my_kg * group + gi) * d + d0] = acc0[gi];
+      }
+    }
+    __syncthreads();
+    if (my_kg == 0 && has_d0) {
+#pragma unroll
+      for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+        if (gi < group) {
+          float sum = 0.0f;
+          for (int kg = 0; kg < key_groups; ++kg) sum += red[(kg * group + gi) * d + d0];
+          acc0[gi] = sum;
+        }
+      }
+    }
+  }
+  if (my_kg != 0 || !has_d0) return;
+#pragma unroll
+  for (int gi = 0; gi < kAttentionMaxGroup; ++gi) {
+    if (gi >= group) continue;
+    const int h = g * group + gi;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + h;
+    if (p.splits == 1) {
+      const float inv = l_s[gi] > 0.0f ? 1.0f / l_s[gi] : 0.0f;
+      p.out[row * d + d0] = __float2bfloat16(acc0[gi] * inv);
+      if (has_d1) p.out[row * d + d0 + kThreads] = __float2bfloat16(acc1[gi] * inv);
+    } else {
+      float* part = p.partial_acc + (row * p.splits + split) * d;
+      part[d0] = acc0[gi];
+      if (has_d1) part[d0 + kThreads] = acc1[gi];
+      if (d0 == 0) {
+        p.partial_ml[(row * p.splits + split) * 2] = m_s[gi];
+        p.partial_ml[(row * p.splits + split) * 2 + 1] = l_s[gi];
+      }
+    }
+  }
+}
+
+// Merges the splits of one (token, head): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
+__global__ void MergeSplitsKernel(AttentionParams p) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * p.num_q_heads + blockIdx.y;
+  const float* ml = p.partial_ml + row * p.splits * 2;
+  float m = -INFINITY;
+  for (int s = 0; s < p.splits; ++s) m = fmaxf(m, ml[2 * s]);
+  float denom = 0.0f;
+  for (int s = 0; s < p.splits; ++s) {
+    if (ml[2 * s] != -INFINITY) denom += __expf(ml[2 * s] - m) * ml[2 * s + 1];
+  }
+  const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
+  for (int e = threadIdx.x; e < p.head_dim; e += blockDim.x) {
+    float sum = 0.0f;
+    for (int s = 0; s < p.splits; ++s) {
+      if (ml[2 * s] == -INFINITY) continue;
+      sum += __expf(ml[2 * s] - m) * p.partial_acc[(row * p.splits + s) * p.head_dim + e];
+    }
+    p.out[row * p.head_dim + e] = __float2bfloat16(sum * inv);
+  }
+}
+
+}  // namespace
+
+int AttentionSplits(int num_tokens, int num_kv_heads, int max_seq_len, int num_sms) {
+  const int blocks = num_tokens * num_kv_heads;
+  if (blocks >= 2 * num_sms) return 1;
+  const int by_occupancy = (2 * num_sms + blocks - 1) / blocks;
+  const int by_length = (max_seq_len + 255) / 256;  // at least 256 keys per split
+  return std::max(1, std::min({by_occupancy, by_length, 64}));
+}
+
+cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
+  if (p.num_tokens == 0) return cudaSuccess;
+  const int group = p.num_q_heads / p.num_kv_heads;
+  const int d = p.head_dim;
+  const int key_groups = d >= kThreads ? 1 : kThreads / d;
+  const size_t smem =
+      sizeof(float) * (group * d + group * kTile + 3 * group + key_groups * group * d);
+  const dim3 grid(p.num_tokens, p.num_kv_heads, p.splits);
+  const bool vec = d % 8 == 0 && Aligned16(p.k_cache);
+  if (vec) {
+    cudaFuncSetAttribute(AttentionKernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(smem));
+    AttentionKernel<true><<<grid, kThreads, smem, stream>>>(p);
+  } else {
+    cudaFuncSetAttribute(AttentionKernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(smem));
+    AttentionKernel<false><<<grid, kThreads, smem, stream>>>(p);
+  }
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess || p.splits == 1) return err;
+  MergeSplitsKernel<<<dim3(p.num_tokens, p.num_q_heads), 128, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace tokenfab::cuda

@@ -1,0 +1,190 @@
+#include "backend/cuda/cuda_ops.h"
+
+#include <algorithm>
+#include <string>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_util.h"
+#include "backend/cuda/elementwise.cuh"
+#include "backend/cuda/moe.cuh"
+#include "backend/cuda/qkv.cuh"
+#include "backend/op_checks.h"
+
+namespace tokenfab {
+namespace {
+
+constexpr DType kAct = DType::kBF16;
+
+template <typename T = __nv_bfloat16>
+T* Ptr(const Tensor& t) {
+  return static_cast<T*>(t.data);
+}
+
+Status RequireBf16(const Tensor& t, const char* what) {
+  if (t.dtype != DType::kBF16) {
+    return InvalidArgumentError(std::string("cuda: ") + what + " must be bf16, got " +
+                                std::string(DTypeName(t.dtype)));
+  }
+  return Status::Ok();
+}
+
+Status Launched(cudaError_t err, const char* kernel) {
+  return CudaStatus(err, kernel, __FILE__, __LINE__);
+}
+
+}  // namespace
+
+Result<void*> CudaOps::Scratch(size_t bytes) {
+  if (scratch_.bytes() < bytes) {
+    scratch_.Reset();
+    TF_ASSIGN_OR_RETURN(scratch_, backend_->Allocate(std::max<size_t>(bytes, 1 << 20)));
+  }
+  return scratch_.data();
+}
+
+Status CudaOps::Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckEmbedding(ids, table, out, kAct));
+  TF_RETURN_IF_ERROR(RequireBf16(table, "embedding table"));
+  cuda::EmbeddingParams p{Ptr<int32_t>(ids), Ptr(table), Ptr(out),
+                          static_cast<int>(ids.dim(0)), static_cast<int>(table.dim(0)),
+                          static_cast<int>(table.dim(1))};
+  return Launched(cuda::LaunchEmbedding(p, backend_->stream()), "Embedding");
+}
+
+Status CudaOps::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckRmsNorm(x, weight, out, kAct));
+  cuda::RmsNormParams p{Ptr(x), nullptr, Ptr<float>(weight), Ptr(out),
+                        static_cast<int>(x.dim(0)), static_cast<int>(x.dim(1)), eps};
+  return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "RmsNorm");
+}
+
+Status CudaOps::AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                           float eps, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckRmsNorm(residual, weight, out, kAct));
+  TF_RETURN_IF_ERROR(CheckRmsNorm(delta, weight, out, kAct));
+  cuda::RmsNormParams p{Ptr(residual), Ptr(delta), Ptr<float>(weight), Ptr(out),
+                        static_cast<int>(residual.dim(0)), static_cast<int>(residual.dim(1)),
+                        eps};
+  return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "AddRmsNorm");
+}
+
+Status CudaOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckMatMul(x, w, bias, out, kAct));
+  TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
+  const bool out_f32 = out.dtype == DType::kF32;
+  TF_RETURN_IF_ERROR(gemm_->Run(x.data, w.data, out.data, out_f32, x.dim(0), w.dim(0), x.dim(1),
+                                backend_->stream()));
+  if (bias.empty()) return Status::Ok();
+  cuda::AddBiasParams p{out.data, out_f32, Ptr<float>(bias), static_cast<int>(out.dim(0)),
+                        static_cast<int>(out.dim(1))};
+  return Launched(cuda::LaunchAddBias(p, backend_->stream()), "AddBias");
+}
+
+Status CudaOps::PrepareQkv(const QkvArgs& a, const AttentionMetadata& meta) {
+  TF_RETURN_IF_ERROR(CheckPrepareQkv(a, meta, kAct));
+  cuda::PrepareQkvParams p;
+  p.qkv = Ptr(a.qkv);
+  p.q_norm = a.q_norm.empty() ? nullptr : Ptr<float>(a.q_norm);
+  p.k_norm = a.k_norm.empty() ? nullptr : Ptr<float>(a.k_norm);
+  p.inv_freq = Ptr<float>(a.inv_freq);
+  p.positions = Ptr<int32_t>(meta.positions);
+  p.slots = Ptr<int32_t>(meta.slot_mapping);
+  p.q_out = Ptr(a.q_out);
+  p.k_cache = Ptr(a.k_cache);
+  p.v_cache = Ptr(a.v_cache);
+  p.num_tokens = meta.num_tokens;
+  p.num_q_heads = a.num_q_heads;
+  p.num_kv_heads = a.num_kv_heads;
+  p.head_dim = a.head_dim;
+  p.num_slots = a.k_cache.dim(0) * a.k_cache.dim(1);
+  p.eps = a.norm_eps;
+  return Launched(cuda::LaunchPrepareQkv(p, backend_->stream()), "PrepareQkv");
+}
+
+Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta) {
+  TF_RETURN_IF_ERROR(CheckAttention(a, meta, kAct));
+  if (a.head_dim > cuda::kAttentionMaxHeadDim ||
+      a.num_q_heads / a.num_kv_heads > cuda::kAttentionMaxGroup) {
+    return InvalidArgumentError("cuda attention: head_dim <= 256 and Hq / Hkv <= 16 supported");
+  }
+  cuda::AttentionParams p;
+  p.q = Ptr(a.q);
+  p.k_cache = Ptr(a.k_cache);
+  p.v_cache = Ptr(a.v_cache);
+  p.positions = Ptr<int32_t>(meta.positions);
+  p.query_start = Ptr<int32_t>(meta.query_start);
+  p.block_tables = Ptr<int32_t>(meta.block_tables);
+  p.out = Ptr(a.out);
+  p.num_tokens = meta.num_tokens;
+  p.num_seqs = meta.num_seqs;
+  p.num_q_heads = a.num_q_heads;
+  p.num_kv_heads = a.num_kv_heads;
+  p.head_dim = a.head_dim;
+  p.block_size = meta.block_size;
+  p.max_blocks_per_seq = meta.max_blocks_per_seq;
+  p.num_blocks = static_cast<int>(a.k_cache.dim(0));
+  p.sliding_window = a.sliding_window;
+  p.scale = a.scale;
+  const int span = a.sliding_window > 0 ? std::min(meta.max_seq_len, a.sliding_window)
+                                        : meta.max_seq_len;
+  p.splits = cuda::AttentionSplits(meta.num_tokens, a.num_kv_heads, span, backend_->num_sms());
+  p.partial_acc = nullptr;
+  p.partial_ml = nullptr;
+  if (p.splits > 1) {
+    const size_t rows = static_cast<size_t>(meta.num_tokens) * a.num_q_heads * p.splits;
+    const size_t acc_bytes = (rows * a.head_dim * sizeof(float) + 255) / 256 * 256;
+    TF_ASSIGN_OR_RETURN(void* scratch, Scratch(acc_bytes + rows * 2 * sizeof(float)));
+    p.partial_acc = static_cast<float*>(scratch);
+    p.partial_ml = reinterpret_cast<float*>(static_cast<char*>(scratch) + acc_bytes);
+  }
+  return Launched(cuda::LaunchAttention(p, backend_->stream()), "Attention");
+}
+
+Status CudaOps::SiluMul(const Tensor& in, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckSiluMul(in, out, kAct));
+  cuda::SiluMulParams p{Ptr(in), Ptr(out), static_cast<int>(out.dim(0)),
+                        static_cast<int>(out.dim(1))};
+  return Launched(cuda::LaunchSiluMul(p, backend_->stream()), "SiluMul");
+}
+
+Status CudaOps::MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
+                         const Tensor& weights) {
+  TF_RETURN_IF_ERROR(CheckMoeRoute(logits, ids, weights));
+  if (logits.dtype != DType::kF32) return InvalidArgumentError("MoeRoute: logits must be f32");
+  if (ids.dim(1) > 32) return InvalidArgumentError("cuda MoeRoute: top_k <= 32 supported");
+  cuda::MoeRouteParams p{Ptr<float>(logits), Ptr<int32_t>(ids), Ptr<float>(weights),
+                         static_cast<int>(logits.dim(0)), static_cast<int>(logits.dim(1)),
+                         static_cast<int>(ids.dim(1)), normalize};
+  return Launched(cuda::LaunchMoeRoute(p, backend_->stream()), "MoeRoute");
+}
+
+Status CudaOps::MoeExperts(const MoeArgs& a) {
+  TF_RETURN_IF_ERROR(CheckMoeExperts(a, kAct));
+  TF_RETURN_IF_ERROR(RequireBf16(a.gate_up, "expert weights"));
+  cuda::MoeExpertsParams p;
+  p.x = Ptr(a.x);
+  p.ids = Ptr<int32_t>(a.expert_ids);
+  p.weights = Ptr<float>(a.expert_weights);
+  p.gate_up = Ptr(a.gate_up);
+  p.down = Ptr(a.down);
+  p.out = Ptr(a.out);
+  p.num_tokens = static_cast<int>(a.x.dim(0));
+  p.top_k = static_cast<int>(a.expert_ids.dim(1));
+  p.num_experts = static_cast<int>(a.gate_up.dim(0));
+  p.hidden = static_cast<int>(a.x.dim(1));
+  p.inter = static_cast<int>(a.gate_up.dim(1) / 2);
+  TF_ASSIGN_OR_RETURN(p.scratch, Scratch(cuda::MoeScratchBytes(p.num_tokens, p.top_k,
+                                                               p.num_experts, p.hidden, p.inter)));
+  return Launched(cuda::LaunchMoeExperts(p, backend_->stream()), "MoeExperts");
+}
+
+Status CudaOps::GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckGatherRows(in, indices, out));
+  cuda::GatherRowsParams p{in.data, Ptr<int32_t>(indices), out.data, static_cast<int>(in.dim(0)),
+                           static_cast<int>(out.dim(0)),
+                           static_cast<int>(in.dim(1) * DTypeSize(in.dtype))};
+  return Launched(cuda::LaunchGatherRows(p, backend_->stream()), "GatherRows");
+}
+
+}  // namespace tokenfab

@@ -1,0 +1,47 @@
+// Launchers of the mixture-of-experts kernels: routing (softmax over experts, top-k, optional
+// renormalisation) and the routed expert MLPs.
+//
+// Expert MLPs run grouped by expert: a small kernel counts the tokens each expert received and
+// lays the (token, slot) pairs out expert by expert; the GEMV kernels then give each block one
+// expert and a strip of output rows, and the block loops over that expert's tokens, so an
+// expert's weights are read once per step however many tokens chose it.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tokenfab::cuda {
+
+struct MoeRouteParams {
+  const float* logits;  // [T, E]
+  int32_t* ids;         // [T, K]
+  float* weights;       // [T, K]
+  int num_tokens;
+  int num_experts;
+  int top_k;
+  bool normalize;
+};
+cudaError_t LaunchMoeRoute(const MoeRouteParams& p, cudaStream_t stream);
+
+// Scratch of LaunchMoeExperts, in bytes, for the given sizes.
+size_t MoeScratchBytes(int num_tokens, int top_k, int num_experts, int hidden, int inter);
+
+struct MoeExpertsParams {
+  const __nv_bfloat16* x;        // [T, H]
+  const int32_t* ids;            // [T, K]
+  const float* weights;          // [T, K]
+  const __nv_bfloat16* gate_up;  // [E, 2I, H]
+  const __nv_bfloat16* down;     // [E, H, I]
+  __nv_bfloat16* out;            // [T, H]
+  void* scratch;                 // MoeScratchBytes
+  int num_tokens;
+  int top_k;
+  int num_experts;
+  int hidden;
+  int inter;
+};
+cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream);
+
+}  // namespace tokenfab::cuda

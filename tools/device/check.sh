@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# One device call does it all on the GPU machine: build with CUDA, run every test (CPU and
+# CUDA), compute-sanitizer on the CUDA golden tests, then benchmarks. Logs and JSON go to $OUT;
+# a short table is printed last.
+#
+#   bash tools/device/check.sh            # build + tests + sanitizer + benchmarks
+#   STAGES="build test" bash tools/device/check.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/tokenfab-out}
+mkdir -p "$OUT"
+STAGES=${STAGES:-"build test sanitize bench"}
+BUILD=build-gpu
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+summary=()
+note() { summary+=("$1"); echo "== $1"; }
+
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+
+if has build; then
+  start=$SECONDS
+  if cmake -S . -B $BUILD -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOKENFAB_CUDA=ON >"$OUT/cmake.log" 2>&1 &&
+     cmake --build $BUILD -j 16 >"$OUT/build.log" 2>&1; then
+    note "build: ok in $((SECONDS - start)) s"
+  else
+    tail -40 "$OUT/build.log" "$OUT/cmake.log"
+    note "build: FAILED"; printf '%s\n' "${summary[@]}"; exit 1
+  fi
+fi
+
+if has test; then
+  ctest --test-dir $BUILD -j 8 --output-on-failure --timeout 600 >"$OUT/ctest.log" 2>&1
+  rc=$?
+  note "tests: $(grep -E 'tests passed|tests failed' "$OUT/ctest.log" | tail -1) (rc $rc)"
+  grep -E "^\s+[0-9]+ - .*\(Failed|\(Timeout|\(SEGFAULT|Exception" "$OUT/ctest.log" | head -20
+  # Per-checkpoint CUDA error against transformers, from the golden test's properties.
+  $BUILD/tests/model/model_golden_test --gtest_filter='*cuda*' \
+    --gtest_output=json:"$OUT/golden_cuda.json" >"$OUT/golden_cuda.log" 2>&1
+  python3 - "$OUT/golden_cuda.json" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = []
+for suite in d.get("testsuites", []):
+    for t in suite.get("testsuite", []):
+        if "max_abs_logprob_diff" in t:
+            rows.append((t["name"].split("/")[-1], float(t["max_abs_logprob_diff"]),
+                         float(t["mean_abs_logprob_diff"]), "failures" not in t))
+for name, mx, mean, ok in rows:
+    print(f"  golden {name:42s} max {mx:.4f} mean {mean:.5f} {'ok' if ok else 'FAIL'}")
+PY
+fi
+
+if has sanitize; then
+  for tool in memcheck racecheck; do
+    filter='*cuda_qwen3_moe_fused*:*cuda_mistral_sliding40_f32*'
+    compute-sanitizer --tool $tool --error-exitcode 9 \
+      $BUILD/tests/model/model_golden_test --gtest_filter="$filter" >"$OUT/$tool.log" 2>&1
+    rc=$?
+    note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY' "$OUT/$tool.log" | tail -1) (rc $rc)"
+  done
+fi
+
+bench() {  # name, then tokenfab bench-engine flags
+  local name=$1; shift
+  local cmd="$BUILD/tokenfab bench-engine --device cuda $*"
+  if $cmd --output "$OUT/$name.raw.json" >/dev/null 2>"$OUT/$name.log"; then
+    python3 - "$OUT/$name.raw.json" "$OUT/bench_$name.json" "$commit" "$cmd" <<'PY'
+import json, subprocess, sys
+raw, out, commit, cmd = sys.argv[1:]
+gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                     capture_output=True, text=True).stdout.strip()
+json.dump({"device": gpu, "commit": commit, "command": cmd, "result": json.load(open(raw))},
+          open(out, "w"), indent=2)
+PY
+    note "bench $name: ok"
+    grep -A40 "^ceilings\|^phase" "$OUT/$name.log" | grep -v "^{" | head -30
+  else
+    tail -5 "$OUT/$name.log"; note "bench $name: FAILED"
+  fi
+}
+
+if has bench; then
+  bench llama8b --model configs/Llama-3.1-8B --dummy-weights --max-batch-tokens 8192 --kv-cache-gb 20 \
+    --prompt-lens 128,512,2048,4096,8192 --batch-sizes 1,8,64 --context-lens 600 \
+    --decode-steps 16 --repeats 3 --score-len 0
+  bench qwen3moe --model configs/Qwen3-30B-A3B --dummy-weights --max-batch-tokens 4096 \
+    --kv-cache-gb 4 --prompt-lens 512 --batch-sizes 1,8 --context-lens 600 --decode-steps 16 \
+    --repeats 3 --score-len 0
+fi
+
+echo; echo "== summary ($commit)"; printf '%s\n' "${summary[@]}"
