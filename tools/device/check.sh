@@ -10,8 +10,8 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/tokenfab-out}
 mkdir -p "$OUT"
 STAGES=${STAGES:-"build test sanitize bench"}
-BUILD=build-gpu
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD=${BUILD:-build-gpu}
+commit=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 summary=()
 note() { summary+=("$1"); echo "== $1"; }
 
