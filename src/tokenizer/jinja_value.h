@@ -23,27 +23,8 @@ namespace tokenfab::jinja {
 class Value;
 using ValueList = std::vector<Value>;
 
-// Insertion-ordered string-keyed map (Python dict with str keys; other key types are
-// converted to their string form, which chat templates never distinguish).
-class ValueDict {
- public:
-  Value* Find(const std::string& key);
-  const Value* Find(const std::string& key) const;
-  void Set(const std::string& key, Value value);
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  size_t size() const { return items_.size(); }
-
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-  std::map<std::string, size_t> index_;
-};
-
-struct CallArgs {
-  ValueList positional;
-  std::vector<std::pair<std::string, Value>> keyword;
-  // The keyword argument `name`, else positional[index], else null.
-  const Value* Get(size_t index, const std::string& name) const;
-};
+class ValueDict;
+struct CallArgs;
 using Function = std::function<Result<Value>(const CallArgs&)>;
 
 class Value {
@@ -70,8 +51,8 @@ class Value {
     v.undefined_name_ = std::move(text);
     return v;
   }
-  static Value Dict(ValueDict d = {});
-  static Value Namespace(ValueDict d = {});
+  static Value Dict(ValueDict d);
+  static Value Namespace(ValueDict d);
   static Value Func(Function f, std::string name);
   static Value Undefined(std::string name = "") {
     Value v;
@@ -131,6 +112,28 @@ class Value {
   std::shared_ptr<Function> func_;
   std::string undefined_name_;  // also the function name, and a BigNumber's repr
   bool tuple_ = false;          // a list that prints as a tuple
+};
+
+// Insertion-ordered string-keyed map (Python dict with str keys; other key types are
+// converted to their string form, which chat templates never distinguish).
+class ValueDict {
+ public:
+  Value* Find(const std::string& key);
+  const Value* Find(const std::string& key) const;
+  void Set(const std::string& key, Value value);
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+  std::map<std::string, size_t> index_;
+};
+
+struct CallArgs {
+  ValueList positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+  // The keyword argument `name`, else positional[index], else null.
+  const Value* Get(size_t index, const std::string& name) const;
 };
 
 // Python repr of a float ("1.0", "0.30000000000000004", "1e-07", "inf").
