@@ -11,6 +11,9 @@ Status Bad(const char* op, const std::string& what) {
 
 bool IsWeightDType(DType t) { return t == DType::kBF16 || t == DType::kF16 || t == DType::kF32; }
 
+// Activations may also be f32 where precision matters: the residual stream and router inputs.
+bool IsActOrF32(DType t, DType act) { return t == act || t == DType::kF32; }
+
 std::string Describe(const char* name, const Tensor& t) {
   return std::string(name) + " " + std::string(DTypeName(t.dtype)) + t.ShapeString();
 }
@@ -22,7 +25,7 @@ Status CheckEmbedding(const Tensor& ids, const Tensor& table, const Tensor& out,
   if (!IsWeightDType(table.dtype) || table.rank != 2) {
     return Bad("Embedding", Describe("table", table));
   }
-  if (out.dtype != act || out.rank != 2 || out.dim(0) != ids.dim(0) ||
+  if (!IsActOrF32(out.dtype, act) || out.rank != 2 || out.dim(0) != ids.dim(0) ||
       out.dim(1) != table.dim(1)) {
     return Bad("Embedding", Describe("out", out));
   }
@@ -30,11 +33,12 @@ Status CheckEmbedding(const Tensor& ids, const Tensor& table, const Tensor& out,
 }
 
 Status CheckRmsNorm(const Tensor& x, const Tensor& weight, const Tensor& out, DType act) {
-  if (x.dtype != act || x.rank != 2) return Bad("RmsNorm", Describe("x", x));
+  if (!IsActOrF32(x.dtype, act) || x.rank != 2) return Bad("RmsNorm", Describe("x", x));
   if (weight.dtype != DType::kF32 || weight.rank != 1 || weight.dim(0) != x.dim(1)) {
     return Bad("RmsNorm", Describe("weight", weight));
   }
-  if (out.dtype != act || out.rank != 2 || out.dim(0) != x.dim(0) || out.dim(1) != x.dim(1)) {
+  if (!IsActOrF32(out.dtype, act) || out.rank != 2 || out.dim(0) != x.dim(0) ||
+      out.dim(1) != x.dim(1)) {
     return Bad("RmsNorm", Describe("out", out));
   }
   return Status::Ok();
@@ -42,7 +46,7 @@ Status CheckRmsNorm(const Tensor& x, const Tensor& weight, const Tensor& out, DT
 
 Status CheckMatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
                    DType act) {
-  if (x.dtype != act || x.rank != 2) return Bad("MatMul", Describe("x", x));
+  if (!IsActOrF32(x.dtype, act) || x.rank != 2) return Bad("MatMul", Describe("x", x));
   if (!IsWeightDType(w.dtype) || w.rank != 2 || w.dim(1) != x.dim(1)) {
     return Bad("MatMul", Describe("w", w) + " for " + Describe("x", x));
   }
@@ -130,7 +134,7 @@ Status CheckMoeRoute(const Tensor& logits, const Tensor& ids, const Tensor& weig
 }
 
 Status CheckMoeExperts(const MoeArgs& a, DType act) {
-  if (a.x.dtype != act || a.x.rank != 2) return Bad("MoeExperts", Describe("x", a.x));
+  if (!IsActOrF32(a.x.dtype, act) || a.x.rank != 2) return Bad("MoeExperts", Describe("x", a.x));
   const int64_t t = a.x.dim(0), h = a.x.dim(1);
   if (a.gate_up.rank != 3 || !IsWeightDType(a.gate_up.dtype) || a.gate_up.dim(2) != h ||
       a.gate_up.dim(1) % 2 != 0) {

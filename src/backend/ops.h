@@ -4,7 +4,10 @@
 // backend's stream (the CPU backend runs synchronously). "act" below is the backend's
 // activation dtype (Backend::activation_dtype(): f32 on CPU, bf16 on CUDA); "w" is a weight
 // dtype the backend accepts for matrices (bf16, f16 or f32); vectors such as norm weights and
-// biases are always f32. Accumulation is always in f32. Ops return InvalidArgument for shapes
+// biases are always f32. Accumulation is always in f32. "act|f32" marks operands that may also
+// be f32 on a bf16 backend: the residual stream is kept in f32 so rounding does not build up
+// over the layers, and MoE routers read f32 inputs so near-ties between experts are decided
+// as the f32 reference decides them. Ops return InvalidArgument for shapes
 // or dtypes they do not support; they never allocate on a path that runs per step, except
 // where noted. Thread-safety: one thread drives a backend's ops at a time.
 #pragma once
@@ -43,7 +46,7 @@ struct AttentionArgs {
 };
 
 struct MoeArgs {
-  Tensor x;            // act [T, H]
+  Tensor x;            // act|f32 [T, H]
   Tensor expert_ids;   // i32 [T, K]: from MoeRoute
   Tensor expert_weights;  // f32 [T, K]
   Tensor gate_up;      // w [E, 2I, H]: per expert, gate rows then up rows
@@ -55,18 +58,18 @@ class Ops {
  public:
   virtual ~Ops() = default;
 
-  // out[t] = table[ids[t]]. ids i32 [T]; table w [V, H]; out act [T, H].
+  // out[t] = table[ids[t]]. ids i32 [T]; table w [V, H]; out act|f32 [T, H].
   // InvalidArgument if an id is outside [0, V) (checked on the host side by callers on GPU).
   virtual Status Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) = 0;
 
-  // out = x / rms(x) * weight, row-wise. x, out act [N, W]; weight f32 [W].
+  // out = x / rms(x) * weight, row-wise. x, out act|f32 [N, W]; weight f32 [W].
   virtual Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
 
-  // residual += delta; out = RmsNorm(residual). residual, delta, out act [N, W].
+  // residual += delta; out = RmsNorm(residual). residual act|f32, delta act, out act|f32 [N, W].
   virtual Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
                             float eps, const Tensor& out) = 0;
 
-  // out = x @ w^T (+ bias). x act [M, K]; w [N, K]; bias f32 [N] or empty; out act or f32 [M, N].
+  // out = x @ w^T (+ bias). x act|f32 [M, K]; w [N, K]; bias f32 [N] or empty; out act|f32 [M, N].
   virtual Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias,
                         const Tensor& out) = 0;
 

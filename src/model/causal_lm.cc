@@ -66,7 +66,8 @@ Status CausalLm::Reserve(int32_t max_tokens, int32_t max_logit_rows) {
   const int64_t k = std::max<int64_t>(c.num_experts_per_tok, 1);
   const int64_t e = std::max<int64_t>(c.num_experts, 1);
   auto bind = [&](Arena& arena) {
-    residual_ = arena.Take(act_, {t, h});
+    residual_ = arena.Take(DType::kF32, {t, h});
+    normed_f32_ = arena.Take(DType::kF32, {t, h});
     normed_ = arena.Take(act_, {t, h});
     qkv_ = arena.Take(act_, {t, c.q_size() + 2 * c.kv_size()});
     q_ = arena.Take(act_, {t, c.q_size()});
@@ -213,18 +214,18 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   aa.sliding_window = static_cast<int>(c.sliding_window[l]);
   TF_RETURN_IF_ERROR(ops.Attention(aa, meta));
   TF_RETURN_IF_ERROR(ops.MatMul(attn, w.o, w.o_bias, delta));
-  TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual, delta, w.post_attention_norm, eps, normed));
-
   // MLP block; its output lands in delta, added to the residual by the next norm.
   if (c.IsMoeLayer(l)) {
     const int64_t k = c.num_experts_per_tok;
+    const Tensor normed_f32 = normed_f32_.Rows(0, t);
     const Tensor logits = router_logits_.Rows(0, t).Reshape({t, c.num_experts});
     const Tensor ids = route_ids_.Rows(0, t).Reshape({t, k});
     const Tensor weights = route_weights_.Rows(0, t).Reshape({t, k});
-    TF_RETURN_IF_ERROR(ops.MatMul(normed, w.router, Tensor(), logits));
+    TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual, delta, w.post_attention_norm, eps, normed_f32));
+    TF_RETURN_IF_ERROR(ops.MatMul(normed_f32, w.router, Tensor(), logits));
     TF_RETURN_IF_ERROR(ops.MoeRoute(logits, c.norm_topk_prob, ids, weights));
     MoeArgs ma;
-    ma.x = normed;
+    ma.x = normed_f32;
     ma.expert_ids = ids;
     ma.expert_weights = weights;
     ma.gate_up = w.experts_gate_up;
@@ -232,6 +233,7 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
     ma.out = delta;
     return ops.MoeExperts(ma);
   }
+  TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual, delta, w.post_attention_norm, eps, normed));
   const int64_t inter = c.intermediate_size;
   const Tensor mlp_in = Tensor(mlp_in_.data, act_, {t, 2 * inter});
   const Tensor mlp_act = Tensor(mlp_act_.data, act_, {t, inter});

@@ -51,7 +51,9 @@ class CausalLm {
   int32_t capacity_tokens_ = 0;
   int32_t capacity_rows_ = 0;
   DeviceBuffer workspace_;
-  Tensor residual_, normed_, qkv_, q_, attn_, delta_, mlp_in_, mlp_act_;
+  Tensor residual_;     // f32 [T, H] on every backend: the residual stream
+  Tensor normed_f32_;   // f32 [T, H]: MoE layers' normed input, read by router and experts
+  Tensor normed_, qkv_, q_, attn_, delta_, mlp_in_, mlp_act_;
   Tensor router_logits_, route_ids_, route_weights_, token_ids_, logit_rows_, row_hidden_,
       logits_;
   DeviceBuffer inv_freq_buffer_;

@@ -4,7 +4,7 @@
 # a short table is printed last.
 #
 #   bash tools/device/check.sh            # build + tests + sanitizer + benchmarks
-#   STAGES="build test" bash tools/device/check.sh
+#   STAGES="build test" BENCHES=llama8b bash tools/device/check.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/tokenfab-out}
@@ -79,7 +79,8 @@ PY
   fi
 }
 
-if has bench; then
+BENCHES=${BENCHES:-"llama8b qwen3moe"}
+if has bench && [[ " $BENCHES " == *" llama8b "* ]]; then
   bench llama8b --model configs/Llama-3.1-8B --dummy-weights --max-batch-tokens 8192 --kv-cache-gb 20 \
     --prompt-lens 128,512,2048,4096,8192 --batch-sizes 1,8,64 --context-lens 600 \
     --decode-steps 16 --repeats 3 --score-len 0

@@ -117,6 +117,7 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
         sum += e;
       }
       sum = WarpSum(sum);
+      __syncwarp();  // every lane has read m_s[gi] before lane 0 updates it
       if (lane == 0) {
         const float alpha = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
         l_s[gi] = l_s[gi] * alpha + sum;

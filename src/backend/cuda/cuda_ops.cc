@@ -46,7 +46,7 @@ Result<void*> CudaOps::Scratch(size_t bytes) {
 Status CudaOps::Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) {
   TF_RETURN_IF_ERROR(CheckEmbedding(ids, table, out, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(table, "embedding table"));
-  cuda::EmbeddingParams p{Ptr<int32_t>(ids), Ptr(table), Ptr(out),
+  cuda::EmbeddingParams p{Ptr<int32_t>(ids), Ptr(table), out.data, out.dtype == DType::kF32,
                           static_cast<int>(ids.dim(0)), static_cast<int>(table.dim(0)),
                           static_cast<int>(table.dim(1))};
   return Launched(cuda::LaunchEmbedding(p, backend_->stream()), "Embedding");
@@ -54,8 +54,9 @@ Status CudaOps::Embedding(const Tensor& ids, const Tensor& table, const Tensor& 
 
 Status CudaOps::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
   TF_RETURN_IF_ERROR(CheckRmsNorm(x, weight, out, kAct));
-  cuda::RmsNormParams p{Ptr(x), nullptr, Ptr<float>(weight), Ptr(out),
-                        static_cast<int>(x.dim(0)), static_cast<int>(x.dim(1)), eps};
+  cuda::RmsNormParams p{x.data, x.dtype == DType::kF32, nullptr, Ptr<float>(weight), out.data,
+                        out.dtype == DType::kF32, static_cast<int>(x.dim(0)),
+                        static_cast<int>(x.dim(1)), eps};
   return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "RmsNorm");
 }
 
@@ -63,7 +64,9 @@ Status CudaOps::AddRmsNorm(const Tensor& residual, const Tensor& delta, const Te
                            float eps, const Tensor& out) {
   TF_RETURN_IF_ERROR(CheckRmsNorm(residual, weight, out, kAct));
   TF_RETURN_IF_ERROR(CheckRmsNorm(delta, weight, out, kAct));
-  cuda::RmsNormParams p{Ptr(residual), Ptr(delta), Ptr<float>(weight), Ptr(out),
+  TF_RETURN_IF_ERROR(RequireBf16(delta, "AddRmsNorm delta"));
+  cuda::RmsNormParams p{residual.data, residual.dtype == DType::kF32, Ptr(delta),
+                        Ptr<float>(weight), out.data, out.dtype == DType::kF32,
                         static_cast<int>(residual.dim(0)), static_cast<int>(residual.dim(1)),
                         eps};
   return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "AddRmsNorm");
@@ -73,8 +76,15 @@ Status CudaOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, con
   TF_RETURN_IF_ERROR(CheckMatMul(x, w, bias, out, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
   const bool out_f32 = out.dtype == DType::kF32;
-  TF_RETURN_IF_ERROR(gemm_->Run(x.data, w.data, out.data, out_f32, x.dim(0), w.dim(0), x.dim(1),
-                                backend_->stream()));
+  if (x.dtype == DType::kF32) {
+    cuda::MatMulF32Params p{Ptr<float>(x), Ptr(w), out.data, out_f32,
+                            static_cast<int>(x.dim(0)), static_cast<int>(w.dim(0)),
+                            static_cast<int>(x.dim(1))};
+    TF_RETURN_IF_ERROR(Launched(cuda::LaunchMatMulF32(p, backend_->stream()), "MatMulF32"));
+  } else {
+    TF_RETURN_IF_ERROR(gemm_->Run(x.data, w.data, out.data, out_f32, x.dim(0), w.dim(0),
+                                  x.dim(1), backend_->stream()));
+  }
   if (bias.empty()) return Status::Ok();
   cuda::AddBiasParams p{out.data, out_f32, Ptr<float>(bias), static_cast<int>(out.dim(0)),
                         static_cast<int>(out.dim(1))};
@@ -163,7 +173,8 @@ Status CudaOps::MoeExperts(const MoeArgs& a) {
   TF_RETURN_IF_ERROR(CheckMoeExperts(a, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(a.gate_up, "expert weights"));
   cuda::MoeExpertsParams p;
-  p.x = Ptr(a.x);
+  p.x = a.x.data;
+  p.x_f32 = a.x.dtype == DType::kF32;
   p.ids = Ptr<int32_t>(a.expert_ids);
   p.weights = Ptr<float>(a.expert_weights);
   p.gate_up = Ptr(a.gate_up);

@@ -4,45 +4,55 @@
 namespace tokenfab::cuda {
 namespace {
 
+template <typename OutT>
 __global__ void EmbeddingKernel(EmbeddingParams p) {
   const int t = blockIdx.x;
   const int32_t id = p.ids[t];
-  __nv_bfloat16* out = p.out + static_cast<int64_t>(t) * p.hidden;
+  OutT* out = static_cast<OutT*>(p.out) + static_cast<int64_t>(t) * p.hidden;
   if (id < 0 || id >= p.vocab) {  // rejected on the host; never read out of bounds here
-    for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = __float2bfloat16(0.0f);
+    for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = FromFloat<OutT>(0.0f);
     return;
   }
   const __nv_bfloat16* row = p.table + static_cast<int64_t>(id) * p.hidden;
-  if (p.hidden % 8 == 0) {
-    const Bf16x8* src = reinterpret_cast<const Bf16x8*>(row);
-    Bf16x8* dst = reinterpret_cast<Bf16x8*>(out);
-    for (int i = threadIdx.x; i < p.hidden / 8; i += blockDim.x) dst[i] = src[i];
-  } else {
-    for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = row[i];
-  }
+  for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = FromFloat<OutT>(ToFloat(row[i]));
 }
 
-// One block per row. Pass 1 (optionally) adds delta into the residual and sums squares of the
-// stored (bf16-rounded) values; pass 2 normalises.
-template <bool kAdd, bool kVec>
+// Eight consecutive elements as floats, from bf16 (one 16-byte load) or f32 (two).
+__device__ __forceinline__ void Load8(const __nv_bfloat16* p, float v[8]) {
+  Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+}
+__device__ __forceinline__ void Load8(const float* p, float v[8]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ __forceinline__ void Store8(__nv_bfloat16* p, const float v[8]) {
+  *reinterpret_cast<Bf16x8*>(p) = Pack(v);
+}
+__device__ __forceinline__ void Store8(float* p, const float v[8]) {
+  reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+
+// One block per row. Pass 1 (optionally) adds delta into the residual and sums the squares of
+// the stored values; pass 2 normalises. A bf16 residual is rounded before it is squared, so
+// the statistics describe exactly what the next layer sees.
+template <typename ResT, typename OutT, bool kAdd, bool kVec>
 __global__ void RmsNormKernel(RmsNormParams p) {
   __shared__ float scratch[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * p.width;
-  __nv_bfloat16* x = p.residual + base;
+  ResT* x = static_cast<ResT*>(p.residual) + base;
+  OutT* out = static_cast<OutT*>(p.out) + base;
   float sum_sq = 0.0f;
   if constexpr (kVec) {
-    Bf16x8* xv = reinterpret_cast<Bf16x8*>(x);
-    for (int i = threadIdx.x; i < p.width / 8; i += blockDim.x) {
+    for (int i = threadIdx.x * 8; i < p.width; i += blockDim.x * 8) {
       float v[8];
-      Unpack(xv[i], v);
+      Load8(x + i, v);
       if constexpr (kAdd) {
         float d[8];
-        Unpack(reinterpret_cast<const Bf16x8*>(p.delta + base)[i], d);
+        Load8(p.delta + base + i, d);
 #pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] += d[j];
-        const Bf16x8 packed = Pack(v);
-        xv[i] = packed;
-        Unpack(packed, v);
+        for (int j = 0; j < 8; ++j) v[j] = ToFloat(FromFloat<ResT>(v[j] + d[j]));
+        Store8(x + i, v);
       }
 #pragma unroll
       for (int j = 0; j < 8; ++j) sum_sq += v[j] * v[j];
@@ -51,7 +61,7 @@ __global__ void RmsNormKernel(RmsNormParams p) {
     for (int i = threadIdx.x; i < p.width; i += blockDim.x) {
       float v = ToFloat(x[i]);
       if constexpr (kAdd) {
-        const __nv_bfloat16 stored = __float2bfloat16(v + ToFloat(p.delta[base + i]));
+        const ResT stored = FromFloat<ResT>(v + ToFloat(p.delta[base + i]));
         x[i] = stored;
         v = ToFloat(stored);
       }
@@ -59,19 +69,38 @@ __global__ void RmsNormKernel(RmsNormParams p) {
     }
   }
   const float inv_rms = rsqrtf(BlockSum(sum_sq, scratch) / p.width + p.eps);
-  __nv_bfloat16* out = p.out + base;
   if constexpr (kVec) {
-    const Bf16x8* xv = reinterpret_cast<const Bf16x8*>(x);
-    for (int i = threadIdx.x; i < p.width / 8; i += blockDim.x) {
+    for (int i = threadIdx.x * 8; i < p.width; i += blockDim.x * 8) {
       float v[8];
-      Unpack(xv[i], v);
+      Load8(x + i, v);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) v[j] = p.weight[i * 8 + j] * (v[j] * inv_rms);
-      reinterpret_cast<Bf16x8*>(out)[i] = Pack(v);
+      for (int j = 0; j < 8; ++j) v[j] = p.weight[i + j] * (v[j] * inv_rms);
+      Store8(out + i, v);
     }
   } else {
     for (int i = threadIdx.x; i < p.width; i += blockDim.x) {
-      out[i] = __float2bfloat16(p.weight[i] * (ToFloat(x[i]) * inv_rms));
+      out[i] = FromFloat<OutT>(p.weight[i] * (ToFloat(x[i]) * inv_rms));
+    }
+  }
+}
+
+// One block per row of x (kept in shared memory); each warp computes outputs n = warp, warp +
+// warps, ... as dot products with bf16 weight rows.
+__global__ void MatMulF32Kernel(MatMulF32Params p) {
+  extern __shared__ float x_s[];
+  const int row = blockIdx.x;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int i = threadIdx.x; i < p.k; i += blockDim.x) x_s[i] = p.x[static_cast<int64_t>(row) * p.k + i];
+  __syncthreads();
+  for (int n = warp; n < p.n; n += warps) {
+    const __nv_bfloat16* w = p.w + static_cast<int64_t>(n) * p.k;
+    float acc = 0.0f;
+    for (int i = lane; i < p.k; i += 32) acc += x_s[i] * ToFloat(w[i]);
+    acc = WarpSum(acc);
+    if (lane == 0) {
+      const int64_t o = static_cast<int64_t>(row) * p.n + n;
+      if (p.out_f32) static_cast<float*>(p.out)[o] = acc;
+      else static_cast<__nv_bfloat16*>(p.out)[o] = __float2bfloat16(acc);
     }
   }
 }
@@ -125,22 +154,43 @@ int GridFor(int64_t n, int threads) {
 
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
-  EmbeddingKernel<<<p.num_tokens, 128, 0, stream>>>(p);
+  if (p.out_f32) EmbeddingKernel<float><<<p.num_tokens, 128, 0, stream>>>(p);
+  else EmbeddingKernel<__nv_bfloat16><<<p.num_tokens, 128, 0, stream>>>(p);
   return cudaGetLastError();
+}
+
+template <typename ResT, typename OutT>
+void LaunchRmsNormTyped(const RmsNormParams& p, bool vec, int threads, cudaStream_t stream) {
+  if (p.delta != nullptr) {
+    if (vec) RmsNormKernel<ResT, OutT, true, true><<<p.rows, threads, 0, stream>>>(p);
+    else RmsNormKernel<ResT, OutT, true, false><<<p.rows, threads, 0, stream>>>(p);
+  } else {
+    if (vec) RmsNormKernel<ResT, OutT, false, true><<<p.rows, threads, 0, stream>>>(p);
+    else RmsNormKernel<ResT, OutT, false, false><<<p.rows, threads, 0, stream>>>(p);
+  }
 }
 
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream) {
   if (p.rows == 0) return cudaSuccess;
   const bool vec = p.width % 8 == 0 && Aligned16(p.residual) && Aligned16(p.out) &&
                    (p.delta == nullptr || Aligned16(p.delta));
-  const int threads = p.width >= 2048 ? 512 : 256;
-  if (p.delta != nullptr) {
-    if (vec) RmsNormKernel<true, true><<<p.rows, threads, 0, stream>>>(p);
-    else RmsNormKernel<true, false><<<p.rows, threads, 0, stream>>>(p);
+  const int threads = p.width >= 4096 ? 512 : 256;
+  if (p.residual_f32) {
+    if (p.out_f32) LaunchRmsNormTyped<float, float>(p, vec, threads, stream);
+    else LaunchRmsNormTyped<float, __nv_bfloat16>(p, vec, threads, stream);
   } else {
-    if (vec) RmsNormKernel<false, true><<<p.rows, threads, 0, stream>>>(p);
-    else RmsNormKernel<false, false><<<p.rows, threads, 0, stream>>>(p);
+    if (p.out_f32) LaunchRmsNormTyped<__nv_bfloat16, float>(p, vec, threads, stream);
+    else LaunchRmsNormTyped<__nv_bfloat16, __nv_bfloat16>(p, vec, threads, stream);
   }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchMatMulF32(const MatMulF32Params& p, cudaStream_t stream) {
+  if (p.m == 0 || p.n == 0) return cudaSuccess;
+  const size_t smem = sizeof(float) * p.k;
+  cudaFuncSetAttribute(MatMulF32Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(smem));
+  MatMulF32Kernel<<<p.m, 256, smem, stream>>>(p);
   return cudaGetLastError();
 }
 

@@ -13,7 +13,8 @@ namespace tokenfab::cuda {
 struct EmbeddingParams {
   const int32_t* ids;          // [num_tokens]
   const __nv_bfloat16* table;  // [vocab, hidden]
-  __nv_bfloat16* out;          // [num_tokens, hidden]
+  void* out;                   // [num_tokens, hidden], bf16 or f32
+  bool out_f32;
   int num_tokens;
   int vocab;
   int hidden;
@@ -21,15 +22,29 @@ struct EmbeddingParams {
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream);
 
 struct RmsNormParams {
-  __nv_bfloat16* residual;     // [rows, width]; if add: residual += delta first (in place)
+  void* residual;              // [rows, width], bf16 or f32; with delta: += delta (in place)
+  bool residual_f32;
   const __nv_bfloat16* delta;  // [rows, width] or null (no add)
   const float* weight;         // [width]
-  __nv_bfloat16* out;          // [rows, width]
+  void* out;                   // [rows, width], bf16 or f32
+  bool out_f32;
   int rows;
   int width;
   float eps;
 };
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream);
+
+struct MatMulF32Params {
+  const float* x;          // [m, k]
+  const __nv_bfloat16* w;  // [n, k]
+  void* out;               // [m, n], bf16 or f32
+  bool out_f32;
+  int m;
+  int n;
+  int k;
+};
+// out = x @ w^T with an f32 left operand (routers over f32 activations), on CUDA cores.
+cudaError_t LaunchMatMulF32(const MatMulF32Params& p, cudaStream_t stream);
 
 struct SiluMulParams {
   const __nv_bfloat16* in;  // [rows, 2 * width]: gate, then up

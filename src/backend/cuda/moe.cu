@@ -112,7 +112,9 @@ __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
 
 // Block (expert e, strip of kRowsPerBlock rows of gate and up): for each of e's pairs,
 // act = silu(gate_row . x) * (up_row . x).
+template <typename XT>
 __global__ void ExpertGateUpKernel(MoeExpertsParams p, Scratch s) {
+  const XT* x = static_cast<const XT*>(p.x);
   const int e = blockIdx.y;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int row = blockIdx.x * kRowsPerBlock + warp;
@@ -130,7 +132,7 @@ __global__ void ExpertGateUpKernel(MoeExpertsParams p, Scratch s) {
       for (int j = 0; j < kTokensPerPass; ++j) {
         if (j < n) {
           const int token = s.pairs[i0 + j] / p.top_k;
-          const float xv = ToFloat(p.x[static_cast<int64_t>(token) * p.hidden + c]);
+          const float xv = ToFloat(x[static_cast<int64_t>(token) * p.hidden + c]);
           g[j] += gw * xv;
           u[j] += uw * xv;
         }
@@ -211,7 +213,11 @@ cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
   const Scratch s = Carve(p.scratch, p.num_tokens, p.top_k, p.num_experts, p.inter);
   GroupByExpertKernel<<<1, 256, 0, stream>>>(p, s);
   const dim3 gate_grid((p.inter + kRowsPerBlock - 1) / kRowsPerBlock, p.num_experts);
-  ExpertGateUpKernel<<<gate_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
+  if (p.x_f32) {
+    ExpertGateUpKernel<float><<<gate_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
+  } else {
+    ExpertGateUpKernel<__nv_bfloat16><<<gate_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
+  }
   const dim3 down_grid((p.hidden + kRowsPerBlock - 1) / kRowsPerBlock, p.num_experts);
   ExpertDownKernel<<<down_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
   CombineKernel<<<p.num_tokens, 256, 0, stream>>>(p, s);

@@ -29,7 +29,8 @@ cudaError_t LaunchMoeRoute(const MoeRouteParams& p, cudaStream_t stream);
 size_t MoeScratchBytes(int num_tokens, int top_k, int num_experts, int hidden, int inter);
 
 struct MoeExpertsParams {
-  const __nv_bfloat16* x;        // [T, H]
+  const void* x;                 // [T, H], bf16 or f32
+  bool x_f32;
   const int32_t* ids;            // [T, K]
   const float* weights;          // [T, K]
   const __nv_bfloat16* gate_up;  // [E, 2I, H]
