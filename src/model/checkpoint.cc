@@ -36,7 +36,10 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& model_di
   const std::string single_path = JoinPath(model_dir, "model.safetensors");
   if (PathExists(index_path)) {
     TF_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(index_path));
-    TF_ASSIGN_OR_RETURN(const Json index, ParseJson(text, index_path));
+    auto parsed = ParseJson(text, index_path);
+    // A corrupt index is a corrupt checkpoint file, like a corrupt shard: DataLoss.
+    if (!parsed.ok()) return DataLossError(parsed.status().message());
+    const Json index = std::move(parsed).value();
     const auto map = index.is_object() ? index.find("weight_map") : index.end();
     if (map == index.end() || !map->is_object()) {
       return DataLossError(index_path + ": missing object 'weight_map'");
