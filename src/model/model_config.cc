@@ -15,15 +15,16 @@ struct ArchInfo {
   const char* model_type;
   double default_rms_eps;
   double default_rope_theta;
+  int64_t default_head_dim;  // 0: hidden_size / num_attention_heads
 };
 
 constexpr ArchInfo kArchs[] = {
-    {Architecture::kLlama, "LlamaForCausalLM", "llama", 1e-6, 10000.0},
-    {Architecture::kMistral, "MistralForCausalLM", "mistral", 1e-6, 10000.0},
-    {Architecture::kQwen2, "Qwen2ForCausalLM", "qwen2", 1e-6, 10000.0},
-    {Architecture::kQwen3, "Qwen3ForCausalLM", "qwen3", 1e-6, 10000.0},
-    {Architecture::kQwen3Moe, "Qwen3MoeForCausalLM", "qwen3_moe", 1e-6, 10000.0},
-    {Architecture::kMixtral, "MixtralForCausalLM", "mixtral", 1e-5, 1000000.0},
+    {Architecture::kLlama, "LlamaForCausalLM", "llama", 1e-6, 10000.0, 0},
+    {Architecture::kMistral, "MistralForCausalLM", "mistral", 1e-6, 10000.0, 0},
+    {Architecture::kQwen2, "Qwen2ForCausalLM", "qwen2", 1e-6, 10000.0, 0},
+    {Architecture::kQwen3, "Qwen3ForCausalLM", "qwen3", 1e-6, 10000.0, 128},
+    {Architecture::kQwen3Moe, "Qwen3MoeForCausalLM", "qwen3_moe", 1e-6, 10000.0, 0},
+    {Architecture::kMixtral, "MixtralForCausalLM", "mixtral", 1e-5, 1000000.0, 0},
 };
 
 const ArchInfo& InfoOf(Architecture arch) {
@@ -89,7 +90,14 @@ Result<RopeConfig> ParseRope(const JsonObject& j, double default_theta) {
 // Which layers use sliding-window attention, following each architecture's rule.
 Status ParseSlidingWindow(const JsonObject& j, ModelConfig& c) {
   c.sliding_window.assign(c.num_layers, 0);
-  TF_ASSIGN_OR_RETURN(const int64_t window, j.IntOr("sliding_window", 0));
+  const bool qwen = c.arch == Architecture::kQwen2 || c.arch == Architecture::kQwen3 ||
+                    c.arch == Architecture::kQwen3Moe;
+  // An absent key takes the config class's default (MistralConfig and the Qwen configs: 4096);
+  // an explicit null means no window.
+  int64_t window = c.arch == Architecture::kMistral || qwen ? 4096 : 0;
+  if (j.json().contains("sliding_window")) {
+    TF_ASSIGN_OR_RETURN(window, j.IntOr("sliding_window", 0));
+  }
   if (window < 0) return InvalidArgumentError(j.context() + ": field 'sliding_window' is negative");
   if (j.Has("layer_types")) {
     const Json& types = j.json().at("layer_types");
@@ -112,15 +120,18 @@ Status ParseSlidingWindow(const JsonObject& j, ModelConfig& c) {
     return Status::Ok();
   }
   if (window == 0) return Status::Ok();
-  const bool qwen = c.arch == Architecture::kQwen2 || c.arch == Architecture::kQwen3 ||
-                    c.arch == Architecture::kQwen3Moe;
   if (!qwen) {  // Mistral, Mixtral: every layer
     std::fill(c.sliding_window.begin(), c.sliding_window.end(), window);
     return Status::Ok();
   }
   TF_ASSIGN_OR_RETURN(const bool use, j.BoolOr("use_sliding_window", false));
   if (!use) return Status::Ok();
-  TF_ASSIGN_OR_RETURN(const int64_t max_window_layers, j.IntOr("max_window_layers", 0));
+  if (c.arch == Architecture::kQwen3Moe) {  // no max_window_layers: every layer
+    std::fill(c.sliding_window.begin(), c.sliding_window.end(), window);
+    return Status::Ok();
+  }
+  // Qwen2Config / Qwen3Config: layers from max_window_layers (default 28) on slide.
+  TF_ASSIGN_OR_RETURN(const int64_t max_window_layers, j.IntOr("max_window_layers", 28));
   for (int64_t i = max_window_layers; i < c.num_layers; ++i) c.sliding_window[i] = window;
   return Status::Ok();
 }
@@ -240,7 +251,9 @@ Result<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_vie
   if (c.num_heads <= 0) {
     return InvalidArgumentError(std::string(source) + ": num_attention_heads must be positive");
   }
-  TF_ASSIGN_OR_RETURN(c.head_dim, j.IntOr("head_dim", c.hidden_size / c.num_heads));
+  TF_ASSIGN_OR_RETURN(c.head_dim,
+                      j.IntOr("head_dim", info->default_head_dim > 0 ? info->default_head_dim
+                                                                     : c.hidden_size / c.num_heads));
   TF_ASSIGN_OR_RETURN(c.rms_norm_eps, j.NumberOr("rms_norm_eps", info->default_rms_eps));
   TF_ASSIGN_OR_RETURN(c.max_position_embeddings, j.IntOr("max_position_embeddings", 0));
   TF_ASSIGN_OR_RETURN(c.tie_word_embeddings, j.BoolOr("tie_word_embeddings", false));
