@@ -172,11 +172,14 @@ int64_t ModelConfig::NumParameters() const {
   int64_t n = vocab_size * h * (tie_word_embeddings ? 1 : 2) + h;
   for (int64_t l = 0; l < num_layers; ++l) {
     n += h * (q_size() + 2 * kv_size()) + q_size() * h + 2 * h;
+    if (qkv_bias) n += q_size() + 2 * kv_size();
+    if (o_bias) n += h;
     if (qk_norm) n += 2 * head_dim;
     if (IsMoeLayer(l)) {
       n += num_experts * h + num_experts * 3 * h * moe_intermediate_size;
     } else {
       n += 3 * h * intermediate_size;
+      if (mlp_bias) n += 2 * intermediate_size + h;
     }
   }
   return n;

@@ -67,7 +67,7 @@ struct ModelConfig {
   bool IsMoeLayer(int64_t layer) const;
   int64_t q_size() const { return num_heads * head_dim; }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
-  // Parameters (weights + norms), counting tied embeddings once.
+  // Parameters (weights, biases, norms), counting tied embeddings once.
   int64_t NumParameters() const;
 
   Status Validate() const;
