@@ -1,5 +1,6 @@
 #include "backend/cpu/cpu_matmul.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -19,9 +20,16 @@ constexpr int kStrips = 4;  // strips per task: a task owns 64 output columns
 // Up to this many rows of x, streaming each weight row once beats packing the weights.
 constexpr int kGemvRows = 16;
 
+// F16C from cpuid (leaf 1, ecx bit 29): clang before 15 has no "f16c" for
+// __builtin_cpu_supports and refuses to compile it.
+bool HaveF16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
 bool HaveAvx2() {
-  static const bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                           __builtin_cpu_supports("f16c");
+  static const bool have =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && HaveF16c();
   return have;
 }
 
