@@ -5,8 +5,9 @@
 // transformers, argmax identical wherever transformers' top-2 logit gap is above 1e-3, and
 // greedy continuations identical up to the first step where the gap is not. On CUDA (bf16
 // activations and KV cache): max |delta logprob| <= 0.1 and mean <= 0.01, greedy identical
-// where the gap is above 0.05. The CUDA cases run when the binary has a CUDA backend and a GPU
-// is present.
+// where the gap is above 0.05, leaving out of the max check the MoE tokens whose routing is a
+// near-tie (margin below 1e-3), where transformers' own bf16 run picks other experts too. The
+// CUDA cases run when the binary has a CUDA backend and a GPU is present.
 #include <dirent.h>
 
 #include <algorithm>
@@ -31,10 +32,13 @@ struct DeviceTolerance {
   double max_logprob_diff;
   double mean_logprob_diff;
   double gap_threshold;  // compare argmax / greedy tokens only where the top-2 gap exceeds this
+  // MoE: leave out of the max check the tokens whose reference routing margin (gap between the
+  // k-th and (k+1)-th expert probability) is below this, where bf16 may pick another expert.
+  double router_margin_floor;
 };
 
-const DeviceTolerance kCpu{"cpu", 1e-4, 1e-4, 1e-3};
-const DeviceTolerance kCuda{"cuda", 0.1, 0.01, 0.05};
+const DeviceTolerance kCpu{"cpu", 1e-4, 1e-4, 1e-3, 0.0};
+const DeviceTolerance kCuda{"cuda", 0.1, 0.01, 0.05, 1e-3};
 
 // The devices this binary can run here.
 std::vector<DeviceTolerance> Devices() {
@@ -118,14 +122,18 @@ TEST_P(GoldenTest, LogprobsMatchTransformers) {
     const std::vector<double> expected = AsVector<double>(seq["next_logprob"]);
     const std::vector<int32_t> argmax = AsVector<int32_t>(seq["argmax"]);
     const std::vector<double> gaps = AsVector<double>(seq["top2_gap"]);
+    const std::vector<double> margins = seq.contains("router_margin")
+                                            ? AsVector<double>(seq["router_margin"])
+                                            : std::vector<double>(tokens.size(), 1.0);
     ASSERT_OK_AND_ASSIGN(const ScoreResult got, engine->Score(tokens));
     ASSERT_EQ(got.next_logprob.size(), expected.size());
     ASSERT_EQ(got.argmax.size(), tokens.size());
     for (size_t i = 0; i < expected.size(); ++i) {
       const double diff = std::fabs(got.next_logprob[i] - expected[i]);
-      worst = std::max(worst, diff);
       total += diff;
       ++count;
+      if (margins[i] < tol().router_margin_floor) continue;
+      worst = std::max(worst, diff);
       EXPECT_LE(diff, tol().max_logprob_diff)
           << "sequence of " << tokens.size() << " tokens, position " << i;
     }

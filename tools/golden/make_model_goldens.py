@@ -8,7 +8,11 @@ writes, per checkpoint NAME:
     OUT/models/NAME/{config.json, *.safetensors[, model.safetensors.index.json]}
     OUT/golden/NAME.json
 Every checkpoint is saved in bf16 (one in f16, one in f32), reloaded from disk in float32 with
-eager attention, and that reload is the reference: fp32 math on the stored weights.
+eager attention, and that reload is the reference: fp32 math on the stored weights. Each golden
+also records what transformers computes in bf16 (bf16_next_logprob), the floor of what any
+bf16 engine can reach, and for MoE models each token's smallest routing margin (gap between the
+k-th and (k+1)-th expert probability): where it is tiny, bf16 may legitimately pick another
+expert.
 
 Awkward on purpose: GQA ratios 1, 2 and 4; head_dim != hidden / heads; odd vocabularies;
 llama3 and linear RoPE scaling; a sliding window shorter than the sequences; tied and untied
@@ -141,6 +145,13 @@ def make_config(s):
     return config
 
 
+# Random weights have std WEIGHT_SCALE / sqrt(fan_in). 0.5 keeps logits peaked enough for
+# greedy comparisons while transformers' own bf16 inference stays within ~0.01 of its f32
+# (measured: at 1.2 transformers-bf16 itself was 0.015-0.05 off on average, so no bf16 engine
+# could meet a 0.01 tolerance; each golden records that transformers-bf16 error).
+WEIGHT_SCALE = 0.5
+
+
 @torch.no_grad()
 def randomize(model, seed):
     """Weights with enough spread that logits are peaked and every parameter matters."""
@@ -152,7 +163,7 @@ def randomize(model, seed):
             p.copy_(0.1 * torch.randn(p.shape, generator=g))
         else:
             fan_in = p.shape[-1]
-            p.copy_(torch.randn(p.shape, generator=g) * (1.2 / fan_in ** 0.5))
+            p.copy_(torch.randn(p.shape, generator=g) * (WEIGHT_SCALE / fan_in ** 0.5))
 
 
 def load_reference(path):
@@ -273,20 +284,65 @@ def top2_gap(row):
     return float(top[0] - top[1])
 
 
+def router_gates(model):
+    """(layer, gate module, top_k) of every MoE router in the model."""
+    gates = []
+    for name, module in model.named_modules():
+        if name.endswith(".gate") and hasattr(module, "weight") and module.weight.dim() == 2:
+            if ".experts" in name:
+                continue
+            gates.append(module)
+    return gates
+
+
 @torch.no_grad()
-def record(model, vocab, seed):
+def router_margins(model, ids):
+    """Per token, the smallest gap over MoE layers between the k-th and (k+1)-th routing
+    probability: where it is tiny, bf16 rounding can legitimately pick another expert."""
+    gates = router_gates(model)
+    if not gates:
+        return None
+    k = model.config.num_experts_per_tok
+    margins = torch.full((len(ids),), float("inf"), dtype=torch.float64)
+    handles = []
+
+    def hook(module, inputs, _output):
+        x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
+        probs = torch.softmax(x @ module.weight.double().T, dim=-1)
+        top = torch.topk(probs, k + 1, dim=-1).values
+        margins.copy_(torch.minimum(margins, top[:, k - 1] - top[:, k]))
+
+    for gate in gates:
+        handles.append(gate.register_forward_hook(hook))
+    logits_of(model, ids)
+    for h in handles:
+        h.remove()
+    return [float(m) for m in margins]
+
+
+@torch.no_grad()
+def record(model, vocab, seed, bf16_model=None):
     g = torch.Generator().manual_seed(seed + 1)
     out = {"sequences": [], "greedy": []}
     for n in SEQ_LENS:
         ids = torch.randint(0, vocab, (n,), generator=g).tolist()
         logits = logits_of(model, ids)
         lsm = torch.log_softmax(logits.double(), dim=-1)
-        out["sequences"].append({
+        seq = {
             "tokens": ids,
             "next_logprob": [float(lsm[i, ids[i + 1]]) for i in range(n - 1)],
             "argmax": [int(x) for x in logits.argmax(-1)],
             "top2_gap": [top2_gap(logits[i]) for i in range(n)],
-        })
+        }
+        margins = router_margins(model, ids)
+        if margins is not None:
+            seq["router_margin"] = margins
+        if bf16_model is not None:  # what transformers itself computes in bf16, for reference
+            dev = next(bf16_model.parameters()).device
+            b = bf16_model(torch.tensor([ids], device=dev)).logits[0].double().cpu()
+            blsm = torch.log_softmax(b, dim=-1)
+            seq["bf16_next_logprob"] = [float(blsm[i, ids[i + 1]]) for i in range(n - 1)]
+        out["sequences"].append(seq)
     for n in GREEDY_PROMPT_LENS:
         ids = torch.randint(0, vocab, (n,), generator=g).tolist()
         prompt = list(ids)
@@ -350,7 +406,16 @@ def build(s, out_dir, seed):
     if "moe_layout" in s:
         checks["layout"] = layout_of(path)
         assert checks["layout"] == s["moe_layout"], f"{name}: wrote {checks['layout']} layout"
-    golden = record(reference, config.vocab_size, seed)
+    bf16_model = getattr(transformers, CLASSES[s["arch"]][1]).from_pretrained(
+        path, dtype=torch.bfloat16, attn_implementation="eager").eval()
+    if torch.cuda.is_available():
+        bf16_model = bf16_model.cuda()
+    golden = record(reference, config.vocab_size, seed, bf16_model)
+    errs = [abs(a - b) for q in golden["sequences"]
+            for a, b in zip(q["next_logprob"], q.get("bf16_next_logprob", []))]
+    if errs:
+        checks["transformers_bf16_max_abs_diff"] = max(errs)
+        checks["transformers_bf16_mean_abs_diff"] = sum(errs) / len(errs)
     golden.update({
         "name": name,
         "architecture": CLASSES[s["arch"]][1],
@@ -359,6 +424,7 @@ def build(s, out_dir, seed):
         "torch_version": torch.__version__,
         "seed": seed,
         "checks": checks,
+        "weight_scale": WEIGHT_SCALE,
         "tensor_names": sorted(k for f in os.listdir(path) if f.endswith(".safetensors")
                                for k in load_file(os.path.join(path, f)).keys())[:40],
     })
@@ -375,7 +441,10 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--only", nargs="*", help="names to build (default: all)")
+    ap.add_argument("--weight-scale", type=float, default=WEIGHT_SCALE,
+                    help="std of random weights times sqrt(fan_in)")
     args = ap.parse_args()
+    globals()["WEIGHT_SCALE"] = args.weight_scale
     torch.set_num_threads(min(8, os.cpu_count() or 1))
     log(f"transformers {transformers.__version__}, torch {torch.__version__}")
     failures = 0
