@@ -9,11 +9,26 @@
 namespace tokenfab {
 namespace {
 
+// Element i of a buffer of T that may sit at any address: a safetensors file's tensor data
+// starts at 8 + header length, which the format does not align, and the mapped file is read
+// in place. memcpy compiles to a plain (unaligned) load.
+template <typename T>
+T LoadAt(const void* base, int64_t i) {
+  T v;
+  std::memcpy(&v, static_cast<const char*>(base) + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+  return v;
+}
+
+template <typename T>
+void StoreAt(void* base, int64_t i, T v) {
+  std::memcpy(static_cast<char*>(base) + i * static_cast<int64_t>(sizeof(T)), &v, sizeof(T));
+}
+
 float LoadF32(const void* src, DType dtype, int64_t i) {
   switch (dtype) {
-    case DType::kF32: return static_cast<const float*>(src)[i];
-    case DType::kBF16: return Bf16ToFloat(static_cast<const uint16_t*>(src)[i]);
-    case DType::kF16: return F16ToFloat(static_cast<const uint16_t*>(src)[i]);
+    case DType::kF32: return LoadAt<float>(src, i);
+    case DType::kBF16: return Bf16ToFloat(LoadAt<uint16_t>(src, i));
+    case DType::kF16: return F16ToFloat(LoadAt<uint16_t>(src, i));
     case DType::kI32: break;
   }
   CHECK(false) << "not a float dtype: " << DTypeName(dtype);
@@ -22,9 +37,9 @@ float LoadF32(const void* src, DType dtype, int64_t i) {
 
 void StoreF32(void* dst, DType dtype, int64_t i, float v) {
   switch (dtype) {
-    case DType::kF32: static_cast<float*>(dst)[i] = v; return;
-    case DType::kBF16: static_cast<uint16_t*>(dst)[i] = FloatToBf16(v); return;
-    case DType::kF16: static_cast<uint16_t*>(dst)[i] = FloatToF16(v); return;
+    case DType::kF32: StoreAt<float>(dst, i, v); return;
+    case DType::kBF16: StoreAt<uint16_t>(dst, i, FloatToBf16(v)); return;
+    case DType::kF16: StoreAt<uint16_t>(dst, i, FloatToF16(v)); return;
     case DType::kI32: break;
   }
   CHECK(false) << "not a float dtype: " << DTypeName(dtype);

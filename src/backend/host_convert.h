@@ -1,5 +1,6 @@
 // Element conversion between host buffers of different dtypes (checkpoint -> device layout).
-// Exact for widening; float -> bf16/f16 rounds to nearest even. Thread-safe.
+// Exact for widening; float -> bf16/f16 rounds to nearest even. Neither buffer needs to be
+// aligned (checkpoint tensors are read in place from mapped files). Thread-safe.
 #pragma once
 
 #include <cstdint>
