@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,38 @@ TEST(ModelWeightsTest, FusedAndPerExpertLayoutsLoadIdentically) {
       EXPECT_EQ(std::memcmp(a.data, b.data, a.bytes()), 0) << "layer " << l;
     }
   }
+}
+
+TEST(ModelWeightsTest, TensorDataAtAnyAlignmentLoadsTheSameWeights) {
+  // safetensors does not align the data after the header; files written without padding put
+  // every tensor at an odd address for half of all header lengths. A __metadata__ entry of
+  // 0..7 characters moves the data through every residue mod 8.
+  auto backend = Cpu();
+  const char* kModel = "llama_bias_tied_f16";  // f16 matrices, f16 norms and biases widened to f32
+  ASSERT_OK_AND_ASSIGN(const ModelWeights want, Load(Golden(kModel), *backend));
+  std::vector<TensorBlob> tensors =
+      testing::DecodeSafetensors(testing::ReadFileBytes(Golden(kModel) + "/model.safetensors"));
+  std::set<uint64_t> residues;
+  for (int pad = 0; pad < 8; ++pad) {
+    SCOPED_TRACE(pad);
+    ScopedTempDir dir("unaligned");
+    testing::CopyGoldenModel(kModel, dir);
+    const std::string bytes =
+        testing::EncodeSafetensors(tensors, Json{{"pad", std::string(pad, 'x')}});
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; --i) header_len = header_len << 8 | static_cast<uint8_t>(bytes[i]);
+    residues.insert((8 + header_len) % 8);
+    testing::WriteFileBytes(dir.file("model.safetensors"), bytes);
+    ASSERT_OK_AND_ASSIGN(const ModelWeights got, Load(dir.path(), *backend));
+    ASSERT_EQ(got.buffers.size(), want.buffers.size());
+    for (size_t b = 0; b < got.buffers.size(); ++b) {
+      ASSERT_EQ(got.buffers[b].bytes(), want.buffers[b].bytes());
+      EXPECT_EQ(std::memcmp(got.buffers[b].data(), want.buffers[b].data(), got.buffers[b].bytes()),
+                0)
+          << "buffer " << b;
+    }
+  }
+  EXPECT_EQ(residues.size(), 8u) << "the data start did not take every alignment";
 }
 
 // ---- errors name the tensor and the file ------------------------------------------------------
