@@ -1,0 +1,106 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+
+namespace tokenfab {
+namespace {
+
+bool ByKey(const SchedSeq* a, const SchedSeq* b) { return a->key() < b->key(); }
+
+void SortByKey(std::vector<SchedSeq*>* seqs) {
+  if (!std::is_sorted(seqs->begin(), seqs->end(), ByKey)) {
+    std::stable_sort(seqs->begin(), seqs->end(), ByKey);
+  }
+}
+
+}  // namespace
+
+Status SchedulerConfig::Validate() const {
+  if (max_batch_tokens < 1) return InvalidArgumentError("max batch tokens must be >= 1");
+  if (max_seqs < 1) return InvalidArgumentError("max seqs must be >= 1");
+  return Status::Ok();
+}
+
+int32_t StepPlan::num_tokens() const {
+  int32_t n = 0;
+  for (const ScheduledChunk& c : chunks) n += c.num_tokens;
+  return n;
+}
+
+StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* running,
+                      std::vector<SchedSeq*>* waiting, KvBudget* kv) {
+  SortByKey(running);
+  SortByKey(waiting);
+  StepPlan plan;
+  int32_t budget = config.max_batch_tokens;
+
+  // Drops a running sequence's KV and sends it back to wait; returns the budget its chunk had.
+  auto preempt = [&](SchedSeq* victim) {
+    int32_t freed_budget = 0;
+    for (auto it = plan.chunks.begin(); it != plan.chunks.end(); ++it) {
+      if (it->seq == victim) {
+        freed_budget = it->num_tokens;
+        plan.chunks.erase(it);
+        break;
+      }
+    }
+    kv->Release(*victim);
+    victim->num_computed = 0;
+    victim->prefix_acquired = false;
+    running->erase(std::find(running->begin(), running->end(), victim));
+    waiting->insert(std::upper_bound(waiting->begin(), waiting->end(), victim, ByKey), victim);
+    plan.preempted.push_back(victim);
+    return freed_budget;
+  };
+
+  // 1. Running sequences, best first; the worst unscheduled one is preempted when one cannot
+  // grow (possibly itself).
+  for (size_t i = 0; i < running->size() && budget > 0;) {
+    SchedSeq* s = (*running)[i];
+    const int32_t n = std::min(s->num_uncomputed(), budget);
+    if (n <= 0) {
+      ++i;
+      continue;
+    }
+    if (kv->Reserve(*s, s->num_computed + n)) {
+      plan.chunks.push_back({s, n});
+      budget -= n;
+      ++i;
+      continue;
+    }
+    SchedSeq* victim = running->back();
+    preempt(victim);
+    if (victim == s) break;  // nothing after it to take from: it waits instead
+  }
+
+  // 2. Admissions in key order.
+  while (budget > 0 && !waiting->empty() &&
+         static_cast<int32_t>(running->size()) < config.max_seqs) {
+    SchedSeq* s = waiting->front();
+    if (!s->prefix_acquired) {
+      s->num_computed = kv->AcquirePrefix(*s);
+      s->prefix_acquired = true;
+    }
+    const int32_t n = std::min(s->num_uncomputed(), budget);
+    if (!kv->Reserve(*s, s->num_computed + n)) {
+      // A strictly more important request may take the KV of a less important running one.
+      SchedSeq* victim = running->empty() ? nullptr : running->back();
+      if (victim != nullptr && victim->priority > s->priority) {
+        budget += preempt(victim);
+        continue;
+      }
+      kv->Release(*s);  // keep nothing while waiting: no deadlock on held prefixes
+      s->num_computed = 0;
+      s->prefix_acquired = false;
+      break;
+    }
+    waiting->erase(waiting->begin());
+    running->insert(std::upper_bound(running->begin(), running->end(), s, ByKey), s);
+    plan.chunks.push_back({s, n});
+    plan.admitted.push_back(s);
+    budget -= n;
+  }
+  return plan;
+}
+
+}  // namespace tokenfab
