@@ -2,14 +2,14 @@
 // and 8, block sizes 1 (one-token pages), 5 and 16, sliding windows, awkward lengths (17, 97),
 // and ragged batches of several sequences with cached prefixes whose blocks are scattered over
 // the cache in no particular order.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/random.h"
 #include "op_test_util.h"
@@ -218,8 +218,7 @@ class AttentionTest : public ::testing::TestWithParam<AttentionParam>,
         }
       }
     }
-    testing::ExpectNearBounded(Download(backend(), out.tensor), ref, bound, tol() * 4,
-                               "Attention");
+    testing::ExpectNearBounded(Download(backend(), out.tensor), ref, bound, tol() * 4, "Attention");
   }
 };
 
@@ -251,9 +250,8 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(1, 5, 16)),
     [](const auto& info) {
       const HeadConfig h = std::get<1>(info.param);
-      return std::get<0>(info.param) + "_q" + std::to_string(h.hq) + "_kv" +
-             std::to_string(h.hkv) + "_d" + std::to_string(h.d) + "_block" +
-             std::to_string(std::get<2>(info.param));
+      return std::get<0>(info.param) + "_q" + std::to_string(h.hq) + "_kv" + std::to_string(h.hkv) +
+             "_d" + std::to_string(h.d) + "_block" + std::to_string(std::get<2>(info.param));
     });
 
 // ---------------------------------------------------------------------------------------------
@@ -318,8 +316,10 @@ TEST_P(PrepareQkvTest, NormsRotatesAndWritesTheCache) {
       // A sentinel in every slot: the op must write exactly the batch's slots. (-1232 is exact
       // in f32, bf16 and f16, so it survives any activation dtype unchanged.)
       constexpr float kSentinel = -1232.0f;
-      DeviceTensor kc = testing::Filled(backend(), act(), {b.num_blocks, bs, h.hkv, h.d}, kSentinel);
-      DeviceTensor vc = testing::Filled(backend(), act(), {b.num_blocks, bs, h.hkv, h.d}, kSentinel);
+      DeviceTensor kc =
+          testing::Filled(backend(), act(), {b.num_blocks, bs, h.hkv, h.d}, kSentinel);
+      DeviceTensor vc =
+          testing::Filled(backend(), act(), {b.num_blocks, bs, h.hkv, h.d}, kSentinel);
       DeviceMetadata md = UploadMetadata(backend(), b);
       QkvArgs a;
       a.qkv = qkvd.tensor;
@@ -343,14 +343,13 @@ TEST_P(PrepareQkvTest, NormsRotatesAndWritesTheCache) {
         const float* src = qkv.data() + r * row;
         const int32_t pos = b.positions[r];
         for (int head = 0; head < h.hq; ++head) {
-          const std::vector<double> y = NormRotate(src + head * h.d, qk_norm ? &q_norm : nullptr,
-                                                   eps, inv_freq, pos, h.d);
+          const std::vector<double> y =
+              NormRotate(src + head * h.d, qk_norm ? &q_norm : nullptr, eps, inv_freq, pos, h.d);
           std::copy(y.begin(), y.end(), q_ref.begin() + (r * h.hq + head) * h.d);
         }
         for (int g = 0; g < h.hkv; ++g) {
-          const std::vector<double> y = NormRotate(src + (h.hq + g) * h.d,
-                                                   qk_norm ? &k_norm : nullptr, eps, inv_freq,
-                                                   pos, h.d);
+          const std::vector<double> y = NormRotate(
+              src + (h.hq + g) * h.d, qk_norm ? &k_norm : nullptr, eps, inv_freq, pos, h.d);
           const int64_t at = (int64_t(b.slots[r]) * h.hkv + g) * h.d;
           std::copy(y.begin(), y.end(), k_ref.begin() + at);
           std::copy(src + (h.hq + h.hkv + g) * h.d, src + (h.hq + h.hkv + g + 1) * h.d,
@@ -378,18 +377,18 @@ TEST_P(PrepareQkvTest, NormsRotatesAndWritesTheCache) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, PrepareQkvTest,
-    ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
-                       ::testing::Values(HeadConfig{2, 2, 16}, HeadConfig{4, 1, 24},
-                                         HeadConfig{8, 1, 64}),
-                       ::testing::Bool()),
-    [](const auto& info) {
-      const HeadConfig h = std::get<1>(info.param);
-      return std::get<0>(info.param) + "_q" + std::to_string(h.hq) + "_kv" +
-             std::to_string(h.hkv) + "_d" + std::to_string(h.d) +
-             (std::get<2>(info.param) ? "_qknorm" : "_plain");
-    });
+INSTANTIATE_TEST_SUITE_P(Backends, PrepareQkvTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
+                                            ::testing::Values(HeadConfig{2, 2, 16},
+                                                              HeadConfig{4, 1, 24},
+                                                              HeadConfig{8, 1, 64}),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                           const HeadConfig h = std::get<1>(info.param);
+                           return std::get<0>(info.param) + "_q" + std::to_string(h.hq) + "_kv" +
+                                  std::to_string(h.hkv) + "_d" + std::to_string(h.d) +
+                                  (std::get<2>(info.param) ? "_qknorm" : "_plain");
+                         });
 
 // PrepareQkv then Attention over the same cache, the way a layer runs them: a sequence
 // prefilled in one step gives the same attention output as the same sequence prefilled in

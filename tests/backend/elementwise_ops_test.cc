@@ -1,11 +1,11 @@
 // Row-wise ops (Embedding, RmsNorm, AddRmsNorm, SiluMul, GatherRows) of every backend against
 // double-precision references written out here.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "op_test_util.h"
 #include "test_util.h"
@@ -124,8 +124,8 @@ TEST_P(ElementwiseOpsTest, AddRmsNormUpdatesTheResidualAndNormalisesIt) {
       sum_f[i] = static_cast<float>(sum[i]);
     }
     ExpectNear(Download(backend(), rd.tensor), sum, tol(), "residual += delta");
-    ExpectNear(Download(backend(), out.tensor), RmsNormReference(sum_f, w, eps, rows, width),
-               tol(), "RmsNorm(residual)");
+    ExpectNear(Download(backend(), out.tensor), RmsNormReference(sum_f, w, eps, rows, width), tol(),
+               "RmsNorm(residual)");
     EXPECT_EQ(Download(backend(), dd.tensor), delta) << "AddRmsNorm changed delta";
   }
 }

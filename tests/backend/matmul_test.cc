@@ -3,12 +3,12 @@
 // dot-product path to the 6-row micro-kernel at 16 rows, covering every row remainder), N not a
 // multiple of the 16-column strips or 64-column tasks, and K not a multiple of the 256-deep K
 // blocks, down to K < 8 (below one AVX2 vector).
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "op_test_util.h"
 #include "test_util.h"
@@ -25,8 +25,7 @@ using testing::Upload;
 // (backend, stored weight dtype, with bias)
 using MatMulParam = std::tuple<std::string, DType, bool>;
 
-class MatMulTest : public ::testing::TestWithParam<MatMulParam>,
-                   public testing::BackendFixture {
+class MatMulTest : public ::testing::TestWithParam<MatMulParam>, public testing::BackendFixture {
  protected:
   void SetUp() override {
     InitBackend(std::get<0>(GetParam()));
@@ -37,9 +36,9 @@ class MatMulTest : public ::testing::TestWithParam<MatMulParam>,
   void Check(int64_t m, int64_t n, int64_t k, DType out_dtype) {
     const DType w_dtype = backend().WeightDType(std::get<1>(GetParam()));
     const bool with_bias = std::get<2>(GetParam());
-    SCOPED_TRACE(::testing::Message() << "M=" << m << " N=" << n << " K=" << k << " w "
-                                      << DTypeName(w_dtype) << " out " << DTypeName(out_dtype)
-                                      << (with_bias ? " +bias" : ""));
+    SCOPED_TRACE(::testing::Message()
+                 << "M=" << m << " N=" << n << " K=" << k << " w " << DTypeName(w_dtype) << " out "
+                 << DTypeName(out_dtype) << (with_bias ? " +bias" : ""));
     const uint64_t stream = static_cast<uint64_t>((m * 1000 + n) * 1000 + k);
     const std::vector<float> x = RoundTo(act(), RandomFloats(m * k, 11, stream));
     const std::vector<float> w = RoundTo(w_dtype, RandomFloats(n * k, 12, stream));
@@ -110,15 +109,16 @@ TEST_P(MatMulTest, ZeroRowsIsANoOp) {
   EXPECT_OK(ops().MatMul(xd.tensor.Rows(0, 0), wd.tensor, Tensor(), out.tensor.Rows(0, 0)));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, MatMulTest,
-    ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
-                       ::testing::Values(DType::kF32, DType::kBF16, DType::kF16),
-                       ::testing::Bool()),
-    [](const auto& info) {
-      return std::get<0>(info.param) + "_" + std::string(DTypeName(std::get<1>(info.param))) +
-             (std::get<2>(info.param) ? "_bias" : "_nobias");
-    });
+INSTANTIATE_TEST_SUITE_P(Backends, MatMulTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
+                                            ::testing::Values(DType::kF32, DType::kBF16,
+                                                              DType::kF16),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" +
+                                  std::string(DTypeName(std::get<1>(info.param))) +
+                                  (std::get<2>(info.param) ? "_bias" : "_nobias");
+                         });
 
 }  // namespace
 }  // namespace tokenfab

@@ -1,12 +1,12 @@
 // MoeRoute and MoeExperts of every backend against double-precision references.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/random.h"
 #include "op_test_util.h"
@@ -42,8 +42,8 @@ std::vector<float> DistinctLogits(int64_t tokens, int64_t experts, uint64_t seed
       std::swap(perm[i], perm[HashCounter(seed, t, i) % (i + 1)]);
     }
     for (int64_t e = 0; e < experts; ++e) {
-      logits[t * experts + e] = 0.05f * float(perm[e] - experts / 2) +
-                                0.005f * UniformSymmetricFloat(seed, 1000 + t, e);
+      logits[t * experts + e] =
+          0.05f * float(perm[e] - experts / 2) + 0.005f * UniformSymmetricFloat(seed, 1000 + t, e);
     }
   }
   return logits;
@@ -53,8 +53,8 @@ TEST_P(MoeRouteTest, TopKOfTheSoftmaxWithAndWithoutRenormalisation) {
   for (auto [experts, k] : {std::pair{8, 2}, {8, 1}, {8, 8}, {60, 4}, {128, 8}, {5, 3}}) {
     for (bool normalize : {false, true}) {
       const int64_t tokens = 13;
-      SCOPED_TRACE(::testing::Message() << experts << " experts, top " << k
-                                        << (normalize ? ", renormalised" : ""));
+      SCOPED_TRACE(::testing::Message()
+                   << experts << " experts, top " << k << (normalize ? ", renormalised" : ""));
       const std::vector<float> logits = DistinctLogits(tokens, experts, experts * 10 + k);
       DeviceTensor ld = Upload(backend(), logits, DType::kF32, {tokens, experts});
       DeviceTensor ids = UploadI32(backend(), std::vector<int32_t>(tokens * k, -7), {tokens, k});
@@ -95,8 +95,8 @@ TEST_P(MoeRouteTest, TiesGoToTheLowerExpertId) {
   ASSERT_OK(ops().MoeRoute(ld.tensor, true, ids.tensor, w.tensor));
   testing::ExpectNear(Download(backend(), w.tensor), {1.0 / 3, 1.0 / 3, 1.0 / 3}, tol(), "w");
   // A tie between the 2nd and 3rd best: the lower id wins the last slot.
-  DeviceTensor l2 = Upload(backend(), {0.0f, 2.0f, 1.0f, 3.0f, 1.0f, -1.0f}, DType::kF32,
-                           {1, experts});
+  DeviceTensor l2 =
+      Upload(backend(), {0.0f, 2.0f, 1.0f, 3.0f, 1.0f, -1.0f}, DType::kF32, {1, experts});
   ASSERT_OK(ops().MoeRoute(l2.tensor, false, ids.tensor, w.tensor));
   EXPECT_EQ(DownloadI32(backend(), ids.tensor), (std::vector<int32_t>{3, 1, 2}));
 }
@@ -194,13 +194,14 @@ TEST_P(MoeExpertsTest, WeightedSumOfRoutedExpertMlps) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, MoeExpertsTest,
-    ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
-                       ::testing::Values(DType::kF32, DType::kBF16, DType::kF16)),
-    [](const auto& info) {
-      return std::get<0>(info.param) + "_" + std::string(DTypeName(std::get<1>(info.param)));
-    });
+INSTANTIATE_TEST_SUITE_P(Backends, MoeExpertsTest,
+                         ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
+                                            ::testing::Values(DType::kF32, DType::kBF16,
+                                                              DType::kF16)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" +
+                                  std::string(DTypeName(std::get<1>(info.param)));
+                         });
 
 }  // namespace
 }  // namespace tokenfab

@@ -4,11 +4,11 @@
 // slots, block tables), which callers of a GPU backend check on the host.
 #include "backend/op_checks.h"
 
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend_registry.h"
 #include "op_test_util.h"
@@ -34,41 +34,83 @@ struct BadCase {
 void ExpectAllRejected(const std::string& op, const std::vector<BadCase>& cases) {
   for (const BadCase& c : cases) {
     const Status s = c.check();
-    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << op << ", " << c.what << ": "
-                                                      << s.ToString();
-    EXPECT_EQ(s.message().rfind(op + ":", 0), 0u) << "message should start with the op name: "
-                                                  << s.message();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument)
+        << op << ", " << c.what << ": " << s.ToString();
+    EXPECT_EQ(s.message().rfind(op + ":", 0), 0u)
+        << "message should start with the op name: " << s.message();
   }
 }
 
 TEST(OpChecksTest, Embedding) {
   const Tensor ids = T(DType::kI32, {5}), table = T(DType::kBF16, {100, 8});
   EXPECT_OK(CheckEmbedding(ids, table, T(kAct, {5, 8}), kAct));
-  ExpectAllRejected(
-      "Embedding",
-      {{"f32 ids", [&] { return CheckEmbedding(T(kAct, {5}), table, T(kAct, {5, 8}), kAct); }},
-       {"2-d ids", [&] { return CheckEmbedding(T(DType::kI32, {5, 1}), table, T(kAct, {5, 8}), kAct); }},
-       {"i32 table", [&] { return CheckEmbedding(ids, T(DType::kI32, {100, 8}), T(kAct, {5, 8}), kAct); }},
-       {"1-d table", [&] { return CheckEmbedding(ids, T(DType::kBF16, {800}), T(kAct, {5, 8}), kAct); }},
-       {"out dtype", [&] { return CheckEmbedding(ids, table, T(DType::kBF16, {5, 8}), kAct); }},
-       {"out rows", [&] { return CheckEmbedding(ids, table, T(kAct, {4, 8}), kAct); }},
-       {"out width", [&] { return CheckEmbedding(ids, table, T(kAct, {5, 9}), kAct); }},
-       {"1-d out", [&] { return CheckEmbedding(ids, table, T(kAct, {40}), kAct); }}});
+  ExpectAllRejected("Embedding",
+                    {{"f32 ids",
+                      [&] {
+                        return CheckEmbedding(T(kAct, {5}), table, T(kAct, {5, 8}), kAct);
+                      }},
+                     {"2-d ids",
+                      [&] {
+                        return CheckEmbedding(T(DType::kI32, {5, 1}), table, T(kAct, {5, 8}), kAct);
+                      }},
+                     {"i32 table",
+                      [&] {
+                        return CheckEmbedding(ids, T(DType::kI32, {100, 8}), T(kAct, {5, 8}), kAct);
+                      }},
+                     {"1-d table",
+                      [&] {
+                        return CheckEmbedding(ids, T(DType::kBF16, {800}), T(kAct, {5, 8}), kAct);
+                      }},
+                     {"out dtype",
+                      [&] {
+                        return CheckEmbedding(ids, table, T(DType::kBF16, {5, 8}), kAct);
+                      }},
+                     {"out rows",
+                      [&] {
+                        return CheckEmbedding(ids, table, T(kAct, {4, 8}), kAct);
+                      }},
+                     {"out width",
+                      [&] {
+                        return CheckEmbedding(ids, table, T(kAct, {5, 9}), kAct);
+                      }},
+                     {"1-d out", [&] { return CheckEmbedding(ids, table, T(kAct, {40}), kAct); }}});
 }
 
 TEST(OpChecksTest, RmsNorm) {
   const Tensor x = T(kAct, {3, 8}), w = T(DType::kF32, {8});
   EXPECT_OK(CheckRmsNorm(x, w, T(kAct, {3, 8}), kAct));
-  ExpectAllRejected(
-      "RmsNorm",
-      {{"x dtype", [&] { return CheckRmsNorm(T(DType::kBF16, {3, 8}), w, T(kAct, {3, 8}), kAct); }},
-       {"1-d x", [&] { return CheckRmsNorm(T(kAct, {24}), w, T(kAct, {3, 8}), kAct); }},
-       {"bf16 weight", [&] { return CheckRmsNorm(x, T(DType::kBF16, {8}), T(kAct, {3, 8}), kAct); }},
-       {"short weight", [&] { return CheckRmsNorm(x, T(DType::kF32, {7}), T(kAct, {3, 8}), kAct); }},
-       {"2-d weight", [&] { return CheckRmsNorm(x, T(DType::kF32, {1, 8}), T(kAct, {3, 8}), kAct); }},
-       {"out rows", [&] { return CheckRmsNorm(x, w, T(kAct, {2, 8}), kAct); }},
-       {"out width", [&] { return CheckRmsNorm(x, w, T(kAct, {3, 9}), kAct); }},
-       {"out dtype", [&] { return CheckRmsNorm(x, w, T(DType::kI32, {3, 8}), kAct); }}});
+  ExpectAllRejected("RmsNorm",
+                    {{"x dtype",
+                      [&] {
+                        return CheckRmsNorm(T(DType::kBF16, {3, 8}), w, T(kAct, {3, 8}), kAct);
+                      }},
+                     {"1-d x",
+                      [&] {
+                        return CheckRmsNorm(T(kAct, {24}), w, T(kAct, {3, 8}), kAct);
+                      }},
+                     {"bf16 weight",
+                      [&] {
+                        return CheckRmsNorm(x, T(DType::kBF16, {8}), T(kAct, {3, 8}), kAct);
+                      }},
+                     {"short weight",
+                      [&] {
+                        return CheckRmsNorm(x, T(DType::kF32, {7}), T(kAct, {3, 8}), kAct);
+                      }},
+                     {"2-d weight",
+                      [&] {
+                        return CheckRmsNorm(x, T(DType::kF32, {1, 8}), T(kAct, {3, 8}), kAct);
+                      }},
+                     {"out rows",
+                      [&] {
+                        return CheckRmsNorm(x, w, T(kAct, {2, 8}), kAct);
+                      }},
+                     {"out width",
+                      [&] {
+                        return CheckRmsNorm(x, w, T(kAct, {3, 9}), kAct);
+                      }},
+                     {"out dtype", [&] {
+                        return CheckRmsNorm(x, w, T(DType::kI32, {3, 8}), kAct);
+                      }}});
 }
 
 TEST(OpChecksTest, MatMul) {
@@ -77,18 +119,46 @@ TEST(OpChecksTest, MatMul) {
   EXPECT_OK(CheckMatMul(x, w, Tensor(), T(kAct, {3, 5}), kAct));
   EXPECT_OK(CheckMatMul(T(DType::kBF16, {3, 8}), w, b, T(DType::kF32, {3, 5}), DType::kBF16))
       << "f32 output (logits) is allowed whatever the activation dtype";
-  ExpectAllRejected(
-      "MatMul",
-      {{"x dtype", [&] { return CheckMatMul(T(DType::kF16, {3, 8}), w, b, T(kAct, {3, 5}), kAct); }},
-       {"1-d x", [&] { return CheckMatMul(T(kAct, {8}), w, b, T(kAct, {3, 5}), kAct); }},
-       {"K mismatch", [&] { return CheckMatMul(x, T(DType::kBF16, {5, 7}), b, T(kAct, {3, 5}), kAct); }},
-       {"i32 weight", [&] { return CheckMatMul(x, T(DType::kI32, {5, 8}), b, T(kAct, {3, 5}), kAct); }},
-       {"3-d weight", [&] { return CheckMatMul(x, T(DType::kBF16, {1, 5, 8}), b, T(kAct, {3, 5}), kAct); }},
-       {"bias length", [&] { return CheckMatMul(x, w, T(DType::kF32, {4}), T(kAct, {3, 5}), kAct); }},
-       {"bias dtype", [&] { return CheckMatMul(x, w, T(DType::kBF16, {5}), T(kAct, {3, 5}), kAct); }},
-       {"out rows", [&] { return CheckMatMul(x, w, b, T(kAct, {4, 5}), kAct); }},
-       {"out cols", [&] { return CheckMatMul(x, w, b, T(kAct, {3, 8}), kAct); }},
-       {"out dtype", [&] { return CheckMatMul(x, w, b, T(DType::kBF16, {3, 5}), kAct); }}});
+  ExpectAllRejected("MatMul",
+                    {{"x dtype",
+                      [&] {
+                        return CheckMatMul(T(DType::kF16, {3, 8}), w, b, T(kAct, {3, 5}), kAct);
+                      }},
+                     {"1-d x",
+                      [&] {
+                        return CheckMatMul(T(kAct, {8}), w, b, T(kAct, {3, 5}), kAct);
+                      }},
+                     {"K mismatch",
+                      [&] {
+                        return CheckMatMul(x, T(DType::kBF16, {5, 7}), b, T(kAct, {3, 5}), kAct);
+                      }},
+                     {"i32 weight",
+                      [&] {
+                        return CheckMatMul(x, T(DType::kI32, {5, 8}), b, T(kAct, {3, 5}), kAct);
+                      }},
+                     {"3-d weight",
+                      [&] {
+                        return CheckMatMul(x, T(DType::kBF16, {1, 5, 8}), b, T(kAct, {3, 5}), kAct);
+                      }},
+                     {"bias length",
+                      [&] {
+                        return CheckMatMul(x, w, T(DType::kF32, {4}), T(kAct, {3, 5}), kAct);
+                      }},
+                     {"bias dtype",
+                      [&] {
+                        return CheckMatMul(x, w, T(DType::kBF16, {5}), T(kAct, {3, 5}), kAct);
+                      }},
+                     {"out rows",
+                      [&] {
+                        return CheckMatMul(x, w, b, T(kAct, {4, 5}), kAct);
+                      }},
+                     {"out cols",
+                      [&] {
+                        return CheckMatMul(x, w, b, T(kAct, {3, 8}), kAct);
+                      }},
+                     {"out dtype", [&] {
+                        return CheckMatMul(x, w, b, T(DType::kBF16, {3, 5}), kAct);
+                      }}});
 }
 
 // A valid PrepareQkv / Attention setup to break one field at a time: 4 q heads, 2 kv heads,
@@ -134,17 +204,32 @@ TEST(OpChecksTest, PrepareQkv) {
       {{"heads not a multiple", with([](QkvArgs& a, AttentionMetadata&) { a.num_kv_heads = 3; })},
        {"zero kv heads", with([](QkvArgs& a, AttentionMetadata&) { a.num_kv_heads = 0; })},
        {"odd head_dim", with([](QkvArgs& a, AttentionMetadata&) { a.head_dim = 7; })},
-       {"qkv width", with([](QkvArgs& a, AttentionMetadata&) { a.qkv = T(kAct, {3, 63}); })},
+       {"qkv width", with([](QkvArgs& a, AttentionMetadata&) {
+          a.qkv = T(kAct, {3, 63});
+        })},
        {"qkv rows", with([](QkvArgs&, AttentionMetadata& m) { m.num_tokens = 2; })},
-       {"qkv dtype", with([](QkvArgs& a, AttentionMetadata&) { a.qkv = T(DType::kBF16, {3, 64}); })},
-       {"q_out width", with([](QkvArgs& a, AttentionMetadata&) { a.q_out = T(kAct, {3, 16}); })},
-       {"q_norm length", with([](QkvArgs& a, AttentionMetadata&) { a.q_norm = T(DType::kF32, {4}); })},
-       {"k_norm dtype", with([](QkvArgs& a, AttentionMetadata&) { a.k_norm = T(DType::kBF16, {8}); })},
-       {"inv_freq length", with([](QkvArgs& a, AttentionMetadata&) { a.inv_freq = T(DType::kF32, {8}); })},
+       {"qkv dtype", with([](QkvArgs& a, AttentionMetadata&) {
+          a.qkv = T(DType::kBF16, {3, 64});
+        })},
+       {"q_out width", with([](QkvArgs& a, AttentionMetadata&) {
+          a.q_out = T(kAct, {3, 16});
+        })},
+       {"q_norm length",
+        with([](QkvArgs& a, AttentionMetadata&) { a.q_norm = T(DType::kF32, {4}); })},
+       {"k_norm dtype",
+        with([](QkvArgs& a, AttentionMetadata&) { a.k_norm = T(DType::kBF16, {8}); })},
+       {"inv_freq length",
+        with([](QkvArgs& a, AttentionMetadata&) { a.inv_freq = T(DType::kF32, {8}); })},
        {"cache block size", with([](QkvArgs&, AttentionMetadata& m) { m.block_size = 16; })},
-       {"cache heads", with([](QkvArgs& a, AttentionMetadata&) { a.v_cache = T(kAct, {6, 4, 1, 8}); })},
-       {"cache rank", with([](QkvArgs& a, AttentionMetadata&) { a.k_cache = T(kAct, {24, 2, 8}); })},
-       {"cache dtype", with([](QkvArgs& a, AttentionMetadata&) { a.k_cache = T(DType::kBF16, {6, 4, 2, 8}); })}});
+       {"cache heads", with([](QkvArgs& a, AttentionMetadata&) {
+          a.v_cache = T(kAct, {6, 4, 1, 8});
+        })},
+       {"cache rank", with([](QkvArgs& a, AttentionMetadata&) {
+          a.k_cache = T(kAct, {24, 2, 8});
+        })},
+       {"cache dtype", with([](QkvArgs& a, AttentionMetadata&) {
+          a.k_cache = T(DType::kBF16, {6, 4, 2, 8});
+        })}});
 }
 
 TEST(OpChecksTest, Attention) {
@@ -159,24 +244,42 @@ TEST(OpChecksTest, Attention) {
   };
   ExpectAllRejected(
       "Attention",
-      {{"heads not a multiple", with([](AttentionArgs& a, AttentionMetadata&) { a.num_q_heads = 5; })},
+      {{"heads not a multiple",
+        with([](AttentionArgs& a, AttentionMetadata&) { a.num_q_heads = 5; })},
        {"zero head_dim", with([](AttentionArgs& a, AttentionMetadata&) { a.head_dim = 0; })},
-       {"q width", with([](AttentionArgs& a, AttentionMetadata&) { a.q = T(kAct, {3, 31}); })},
-       {"out rows", with([](AttentionArgs& a, AttentionMetadata&) { a.out = T(kAct, {4, 32}); })},
+       {"q width", with([](AttentionArgs& a, AttentionMetadata&) {
+          a.q = T(kAct, {3, 31});
+        })},
+       {"out rows", with([](AttentionArgs& a, AttentionMetadata&) {
+          a.out = T(kAct, {4, 32});
+        })},
        {"token count", with([](AttentionArgs&, AttentionMetadata& m) { m.num_tokens = 4; })},
        {"cache block size", with([](AttentionArgs&, AttentionMetadata& m) { m.block_size = 8; })},
-       {"cache head_dim", with([](AttentionArgs& a, AttentionMetadata&) { a.k_cache = T(kAct, {6, 4, 2, 4}); })},
-       {"negative window", with([](AttentionArgs& a, AttentionMetadata&) { a.sliding_window = -1; })}});
+       {"cache head_dim", with([](AttentionArgs& a, AttentionMetadata&) {
+          a.k_cache = T(kAct, {6, 4, 2, 4});
+        })},
+       {"negative window",
+        with([](AttentionArgs& a, AttentionMetadata&) { a.sliding_window = -1; })}});
 }
 
 TEST(OpChecksTest, SiluMul) {
   EXPECT_OK(CheckSiluMul(T(kAct, {3, 8}), T(kAct, {3, 4}), kAct));
-  ExpectAllRejected(
-      "SiluMul",
-      {{"odd input", [] { return CheckSiluMul(T(kAct, {3, 7}), T(kAct, {3, 3}), kAct); }},
-       {"out width", [] { return CheckSiluMul(T(kAct, {3, 8}), T(kAct, {3, 8}), kAct); }},
-       {"out rows", [] { return CheckSiluMul(T(kAct, {3, 8}), T(kAct, {2, 4}), kAct); }},
-       {"dtype", [] { return CheckSiluMul(T(DType::kBF16, {3, 8}), T(kAct, {3, 4}), kAct); }}});
+  ExpectAllRejected("SiluMul",
+                    {{"odd input",
+                      [] {
+                        return CheckSiluMul(T(kAct, {3, 7}), T(kAct, {3, 3}), kAct);
+                      }},
+                     {"out width",
+                      [] {
+                        return CheckSiluMul(T(kAct, {3, 8}), T(kAct, {3, 8}), kAct);
+                      }},
+                     {"out rows",
+                      [] {
+                        return CheckSiluMul(T(kAct, {3, 8}), T(kAct, {2, 4}), kAct);
+                      }},
+                     {"dtype", [] {
+                        return CheckSiluMul(T(DType::kBF16, {3, 8}), T(kAct, {3, 4}), kAct);
+                      }}});
 }
 
 TEST(OpChecksTest, MoeRoute) {
@@ -185,19 +288,43 @@ TEST(OpChecksTest, MoeRoute) {
   EXPECT_OK(CheckMoeRoute(logits, T(DType::kI32, {3, 8}), T(DType::kF32, {3, 8})));
   ExpectAllRejected(
       "MoeRoute",
-      {{"1-d logits", [&] { return CheckMoeRoute(T(DType::kF32, {8}), T(DType::kI32, {3, 2}), T(DType::kF32, {3, 2})); }},
-       {"k > experts", [&] { return CheckMoeRoute(logits, T(DType::kI32, {3, 9}), T(DType::kF32, {3, 9})); }},
-       {"k = 0", [&] { return CheckMoeRoute(logits, T(DType::kI32, {3, 0}), T(DType::kF32, {3, 0})); }},
-       {"f32 ids", [&] { return CheckMoeRoute(logits, T(DType::kF32, {3, 2}), T(DType::kF32, {3, 2})); }},
-       {"ids rows", [&] { return CheckMoeRoute(logits, T(DType::kI32, {2, 2}), T(DType::kF32, {2, 2})); }},
-       {"weights k", [&] { return CheckMoeRoute(logits, T(DType::kI32, {3, 2}), T(DType::kF32, {3, 3})); }},
-       {"weights dtype", [&] { return CheckMoeRoute(logits, T(DType::kI32, {3, 2}), T(DType::kBF16, {3, 2})); }}});
+      {{"1-d logits",
+        [&] {
+          return CheckMoeRoute(T(DType::kF32, {8}), T(DType::kI32, {3, 2}), T(DType::kF32, {3, 2}));
+        }},
+       {"k > experts",
+        [&] {
+          return CheckMoeRoute(logits, T(DType::kI32, {3, 9}), T(DType::kF32, {3, 9}));
+        }},
+       {"k = 0",
+        [&] {
+          return CheckMoeRoute(logits, T(DType::kI32, {3, 0}), T(DType::kF32, {3, 0}));
+        }},
+       {"f32 ids",
+        [&] {
+          return CheckMoeRoute(logits, T(DType::kF32, {3, 2}), T(DType::kF32, {3, 2}));
+        }},
+       {"ids rows",
+        [&] {
+          return CheckMoeRoute(logits, T(DType::kI32, {2, 2}), T(DType::kF32, {2, 2}));
+        }},
+       {"weights k",
+        [&] {
+          return CheckMoeRoute(logits, T(DType::kI32, {3, 2}), T(DType::kF32, {3, 3}));
+        }},
+       {"weights dtype", [&] {
+          return CheckMoeRoute(logits, T(DType::kI32, {3, 2}), T(DType::kBF16, {3, 2}));
+        }}});
 }
 
 TEST(OpChecksTest, MoeExperts) {
   // 3 tokens, hidden 8, 4 experts of width 6, top 2.
-  const MoeArgs ok{T(kAct, {3, 8}),          T(DType::kI32, {3, 2}),   T(DType::kF32, {3, 2}),
-                   T(DType::kBF16, {4, 12, 8}), T(DType::kBF16, {4, 8, 6}), T(kAct, {3, 8})};
+  const MoeArgs ok{T(kAct, {3, 8}),
+                   T(DType::kI32, {3, 2}),
+                   T(DType::kF32, {3, 2}),
+                   T(DType::kBF16, {4, 12, 8}),
+                   T(DType::kBF16, {4, 8, 6}),
+                   T(kAct, {3, 8})};
   EXPECT_OK(CheckMoeExperts(ok, kAct));
   auto with = [&](std::function<void(MoeArgs&)> edit) {
     return [&ok, edit] {
@@ -206,31 +333,67 @@ TEST(OpChecksTest, MoeExperts) {
       return CheckMoeExperts(a, kAct);
     };
   };
-  ExpectAllRejected(
-      "MoeExperts",
-      {{"x dtype", with([](MoeArgs& a) { a.x = T(DType::kBF16, {3, 8}); })},
-       {"gate_up rank", with([](MoeArgs& a) { a.gate_up = T(DType::kBF16, {48, 8}); })},
-       {"gate_up hidden", with([](MoeArgs& a) { a.gate_up = T(DType::kBF16, {4, 12, 7}); })},
-       {"gate_up odd", with([](MoeArgs& a) { a.gate_up = T(DType::kBF16, {4, 11, 8}); })},
-       {"gate_up i32", with([](MoeArgs& a) { a.gate_up = T(DType::kI32, {4, 12, 8}); })},
-       {"down experts", with([](MoeArgs& a) { a.down = T(DType::kBF16, {3, 8, 6}); })},
-       {"down width", with([](MoeArgs& a) { a.down = T(DType::kBF16, {4, 8, 12}); })},
-       {"down dtype", with([](MoeArgs& a) { a.down = T(DType::kF16, {4, 8, 6}); })},
-       {"ids rows", with([](MoeArgs& a) { a.expert_ids = T(DType::kI32, {2, 2}); })},
-       {"ids dtype", with([](MoeArgs& a) { a.expert_ids = T(DType::kF32, {3, 2}); })},
-       {"weights k", with([](MoeArgs& a) { a.expert_weights = T(DType::kF32, {3, 1}); })},
-       {"out width", with([](MoeArgs& a) { a.out = T(kAct, {3, 6}); })}});
+  ExpectAllRejected("MoeExperts", {{"x dtype", with([](MoeArgs& a) {
+                                      a.x = T(DType::kBF16, {3, 8});
+                                    })},
+                                   {"gate_up rank", with([](MoeArgs& a) {
+                                      a.gate_up = T(DType::kBF16, {48, 8});
+                                    })},
+                                   {"gate_up hidden", with([](MoeArgs& a) {
+                                      a.gate_up = T(DType::kBF16, {4, 12, 7});
+                                    })},
+                                   {"gate_up odd", with([](MoeArgs& a) {
+                                      a.gate_up = T(DType::kBF16, {4, 11, 8});
+                                    })},
+                                   {"gate_up i32", with([](MoeArgs& a) {
+                                      a.gate_up = T(DType::kI32, {4, 12, 8});
+                                    })},
+                                   {"down experts", with([](MoeArgs& a) {
+                                      a.down = T(DType::kBF16, {3, 8, 6});
+                                    })},
+                                   {"down width", with([](MoeArgs& a) {
+                                      a.down = T(DType::kBF16, {4, 8, 12});
+                                    })},
+                                   {"down dtype", with([](MoeArgs& a) {
+                                      a.down = T(DType::kF16, {4, 8, 6});
+                                    })},
+                                   {"ids rows", with([](MoeArgs& a) {
+                                      a.expert_ids = T(DType::kI32, {2, 2});
+                                    })},
+                                   {"ids dtype", with([](MoeArgs& a) {
+                                      a.expert_ids = T(DType::kF32, {3, 2});
+                                    })},
+                                   {"weights k", with([](MoeArgs& a) {
+                                      a.expert_weights = T(DType::kF32, {3, 1});
+                                    })},
+                                   {"out width", with([](MoeArgs& a) {
+                                      a.out = T(kAct, {3, 6});
+                                    })}});
 }
 
 TEST(OpChecksTest, GatherRows) {
   EXPECT_OK(CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(kAct, {2, 4})));
   ExpectAllRejected(
       "GatherRows",
-      {{"1-d in", [] { return CheckGatherRows(T(kAct, {20}), T(DType::kI32, {2}), T(kAct, {2, 4})); }},
-       {"f32 indices", [] { return CheckGatherRows(T(kAct, {5, 4}), T(DType::kF32, {2}), T(kAct, {2, 4})); }},
-       {"out rows", [] { return CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(kAct, {3, 4})); }},
-       {"out width", [] { return CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(kAct, {2, 5})); }},
-       {"out dtype", [] { return CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(DType::kBF16, {2, 4})); }}});
+      {{"1-d in",
+        [] {
+          return CheckGatherRows(T(kAct, {20}), T(DType::kI32, {2}), T(kAct, {2, 4}));
+        }},
+       {"f32 indices",
+        [] {
+          return CheckGatherRows(T(kAct, {5, 4}), T(DType::kF32, {2}), T(kAct, {2, 4}));
+        }},
+       {"out rows",
+        [] {
+          return CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(kAct, {3, 4}));
+        }},
+       {"out width",
+        [] {
+          return CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(kAct, {2, 5}));
+        }},
+       {"out dtype", [] {
+          return CheckGatherRows(T(kAct, {5, 4}), T(DType::kI32, {2}), T(DType::kBF16, {2, 4}));
+        }}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,11 +423,11 @@ TEST_P(OpsRejectBadArgumentsTest, EveryOp) {
                 "Embedding with f32 ids");
   ExpectInvalid(ops().RmsNorm(V(a, {2, 4}), V(DType::kF32, {5}), 1e-6f, V(a, {2, 4})),
                 "RmsNorm with a short weight");
-  ExpectInvalid(ops().AddRmsNorm(V(a, {2, 4}), V(a, {3, 4}), V(DType::kF32, {4}), 1e-6f,
-                                 V(a, {2, 4})),
-                "AddRmsNorm with mismatched delta");
-  ExpectInvalid(ops().MatMul(V(a, {2, 4}), V(backend().WeightDType(DType::kBF16), {3, 5}),
-                             Tensor(), V(a, {2, 3})),
+  ExpectInvalid(
+      ops().AddRmsNorm(V(a, {2, 4}), V(a, {3, 4}), V(DType::kF32, {4}), 1e-6f, V(a, {2, 4})),
+      "AddRmsNorm with mismatched delta");
+  ExpectInvalid(ops().MatMul(V(a, {2, 4}), V(backend().WeightDType(DType::kBF16), {3, 5}), Tensor(),
+                             V(a, {2, 3})),
                 "MatMul with mismatched K");
   AttnSetup s;
   s.qkv.num_kv_heads = 3;
@@ -272,9 +435,9 @@ TEST_P(OpsRejectBadArgumentsTest, EveryOp) {
   s.attn.sliding_window = -5;
   ExpectInvalid(ops().Attention(s.attn, s.meta), "Attention with a negative window");
   ExpectInvalid(ops().SiluMul(V(a, {2, 5}), V(a, {2, 2})), "SiluMul of an odd width");
-  ExpectInvalid(ops().MoeRoute(V(DType::kF32, {2, 4}), true, V(DType::kI32, {2, 5}),
-                               V(DType::kF32, {2, 5})),
-                "MoeRoute with k > experts");
+  ExpectInvalid(
+      ops().MoeRoute(V(DType::kF32, {2, 4}), true, V(DType::kI32, {2, 5}), V(DType::kF32, {2, 5})),
+      "MoeRoute with k > experts");
   const DType w = backend().WeightDType(DType::kBF16);
   ExpectInvalid(ops().MoeExperts({V(a, {2, 4}), V(DType::kI32, {2, 1}), V(DType::kF32, {2, 1}),
                                   V(w, {2, 6, 4}), V(w, {2, 4, 2}), V(a, {2, 4})}),
@@ -329,9 +492,9 @@ TEST_F(CpuDataChecksTest, MoeExpertIdsOutOfRange) {
   DeviceTensor out = testing::Filled(backend(), act(), {2, 4}, 0.0f);
   for (int32_t bad : {-1, 3}) {
     DeviceTensor ids = UploadI32(backend(), {0, bad}, {2, 1});
-    EXPECT_EQ(ops().MoeExperts({x.tensor, ids.tensor, w.tensor, gu.tensor, dn.tensor, out.tensor})
-                  .code(),
-              StatusCode::kInvalidArgument)
+    EXPECT_EQ(
+        ops().MoeExperts({x.tensor, ids.tensor, w.tensor, gu.tensor, dn.tensor, out.tensor}).code(),
+        StatusCode::kInvalidArgument)
         << bad;
   }
 }

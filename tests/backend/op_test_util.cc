@@ -136,8 +136,8 @@ void ExpectNearBounded(const std::vector<float>& got, const std::vector<double>&
   }
   EXPECT_GT(scale, 0.0) << what << ": the reference is all zeros, the comparison tests nothing";
   EXPECT_LE(worst, tol) << what << ": error " << worst << " of the term magnitude at element "
-                        << worst_at << " (got " << (got.empty() ? 0.0f : got[worst_at])
-                        << ", want " << (ref.empty() ? 0.0 : ref[worst_at]) << ")";
+                        << worst_at << " (got " << (got.empty() ? 0.0f : got[worst_at]) << ", want "
+                        << (ref.empty() ? 0.0 : ref[worst_at]) << ")";
 }
 
 void BackendFixture::InitBackend(const std::string& name) {

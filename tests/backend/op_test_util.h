@@ -9,12 +9,12 @@
 // the backend compute on identical numbers and only the arithmetic differs.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend.h"
 #include "backend/tensor.h"
@@ -46,8 +46,7 @@ DeviceTensor Upload(Backend& backend, const std::vector<float>& values, DType dt
 DeviceTensor UploadI32(Backend& backend, const std::vector<int32_t>& values,
                        std::initializer_list<int64_t> dims);
 // Fresh backend memory of shape `dims`, every element `fill` (converted to `dtype`).
-DeviceTensor Filled(Backend& backend, DType dtype, std::initializer_list<int64_t> dims,
-                    float fill);
+DeviceTensor Filled(Backend& backend, DType dtype, std::initializer_list<int64_t> dims, float fill);
 
 // The tensor's contents as floats (any float dtype) or ints (i32).
 std::vector<float> Download(Backend& backend, const Tensor& t);

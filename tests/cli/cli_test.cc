@@ -4,13 +4,13 @@
 // reproducible.
 //
 // Bad checkpoints are temp copies of a golden one, corrupted on purpose.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/json.h"
 #include "base/mapped_file.h"
@@ -64,7 +64,8 @@ void ExpectOneLineError(const CommandResult& r, const std::vector<std::string>& 
 }
 
 CommandResult Score(const std::string& model_dir, const std::string& tokens = "1,2,3") {
-  return RunTokenfab("score --threads 1 --model " + Quote(model_dir) + " --tokens " + Quote(tokens));
+  return RunTokenfab("score --threads 1 --model " + Quote(model_dir) + " --tokens " +
+                     Quote(tokens));
 }
 
 // A temp copy of kModel.
@@ -100,7 +101,8 @@ TEST_F(CorruptModelTest, MissingConfig) {
 }
 
 TEST_F(CorruptModelTest, MalformedConfig) {
-  testing::WriteFileBytes(dir_->file("config.json"), "{\"architectures\": [\"LlamaForCausalLM\"],\n");
+  testing::WriteFileBytes(dir_->file("config.json"),
+                          "{\"architectures\": [\"LlamaForCausalLM\"],\n");
   ExpectOneLineError(Score(dir_->path()), {"config.json", "JSON"});
 }
 
@@ -129,7 +131,8 @@ TEST_F(CorruptModelTest, CorruptHeaderLength) {
 
 TEST_F(CorruptModelTest, MissingTensor) {
   EditTensors([&](std::vector<TensorBlob>& t) {
-    t.erase(std::find_if(t.begin(), t.end(), [](const TensorBlob& b) { return b.name == kTensor; }));
+    t.erase(
+        std::find_if(t.begin(), t.end(), [](const TensorBlob& b) { return b.name == kTensor; }));
   });
   ExpectOneLineError(Score(dir_->path()), {kTensor, "model.safetensors"});
 }
@@ -165,8 +168,9 @@ TEST_F(CorruptModelTest, ConfigAndWeightsDisagree) {
 }
 
 TEST_F(CorruptModelTest, ShardIndexNamingAMissingShard) {
-  testing::WriteFileBytes(dir_->file("model.safetensors.index.json"),
-                          R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})");
+  testing::WriteFileBytes(
+      dir_->file("model.safetensors.index.json"),
+      R"({"weight_map": {"model.norm.weight": "model-00002-of-00002.safetensors"}})");
   ExpectOneLineError(Score(dir_->path()), {"model-00002-of-00002.safetensors"});
 }
 
@@ -295,7 +299,8 @@ TEST(CliOutputTest, StopTokenEndsGeneration) {
                            " --tokens 3,4 --max-tokens 5 --temperature 0 --ignore-eos --json";
   const Json free_run = ParseStdout(RunTokenfab(base));
   const int first = free_run["tokens"][0].get<int>();
-  const Json stopped = ParseStdout(RunTokenfab(base + " --stop-token-ids " + std::to_string(first)));
+  const Json stopped =
+      ParseStdout(RunTokenfab(base + " --stop-token-ids " + std::to_string(first)));
   EXPECT_EQ(stopped["tokens"].size(), 1u);
   EXPECT_EQ(stopped["finish_reason"], "stop");
 }
@@ -304,8 +309,8 @@ TEST(CliOutputTest, DummyWeightsRunAConfigAlone) {
   ScopedTempDir dir("config_only");
   testing::WriteFileBytes(dir.file("config.json"),
                           testing::ReadFileBytes(Golden("qwen3_moe_fused") + "/config.json"));
-  const std::string base = "score --threads 1 --dummy-weights --model " + Quote(dir.path()) +
-                           " --tokens 1,2,3,4";
+  const std::string base =
+      "score --threads 1 --dummy-weights --model " + Quote(dir.path()) + " --tokens 1,2,3,4";
   const Json a = ParseStdout(RunTokenfab(base));
   ASSERT_EQ(a["next_logprob"].size(), 3u);
   ASSERT_EQ(a["argmax"].size(), 4u);

@@ -1,8 +1,8 @@
 #include "engine/batch_builder.h"
 
-#include <vector>
-
 #include <gtest/gtest.h>
+
+#include <vector>
 
 #include "test_util.h"
 

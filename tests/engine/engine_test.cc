@@ -8,6 +8,8 @@
 // ~1e-6 between batch shapes could legitimately flip the argmax (as in golden_test.cc).
 #include "engine/engine.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,8 +17,6 @@
 #include <future>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend_registry.h"
 #include "base/random.h"
@@ -108,7 +108,8 @@ std::vector<GenerationRequest> MixedRequests(int64_t vocab) {
   std::vector<GenerationRequest> r;
   const int prompt_lens[] = {1, 7, 17, 40, 97};
   const int max_tokens[] = {12, 5, 20, 9, 16};
-  for (int i = 0; i < 5; ++i) r.push_back(Greedy(RandomTokens(prompt_lens[i], vocab, i), max_tokens[i]));
+  for (int i = 0; i < 5; ++i)
+    r.push_back(Greedy(RandomTokens(prompt_lens[i], vocab, i), max_tokens[i]));
   return r;
 }
 
@@ -375,8 +376,8 @@ TEST(EngineLimitsTest, ManyRequestsThroughATinyCacheAllFinish) {
   ASSERT_NE(engine, nullptr);
   std::vector<GenerationRequest> requests;
   for (int i = 0; i < 12; ++i) {
-    requests.push_back(Greedy(RandomTokens(3 + i, engine->model_config().vocab_size, 100 + i),
-                              8 + i % 5));
+    requests.push_back(
+        Greedy(RandomTokens(3 + i, engine->model_config().vocab_size, 100 + i), 8 + i % 5));
   }
   ASSERT_OK_AND_ASSIGN(const auto results,
                        WithDeadline(120, [&] { return engine->Generate(requests); }));

@@ -8,13 +8,13 @@
 // differences a wrong order of operations or a missing renormalisation would make.
 #include "engine/sampler.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/random.h"
 #include "test_util.h"
@@ -226,9 +226,9 @@ TEST(SamplerTest, RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogitsOnc
 TEST(SamplerTest, PresencePenaltyIsSubtractedOnceForOutputTokensOnly) {
   SamplingParams p;
   p.presence_penalty = 0.5;
-  EXPECT_EQ(Greedy({3.0f, 2.6f}, p, {}, {0}), 1);           // 2.5 < 2.6
-  EXPECT_EQ(Greedy({3.0f, 2.6f}, p, {}, {0, 0, 0}), 1);     // still 2.5, not 1.5
-  EXPECT_EQ(Greedy({3.0f, 2.4f}, p, {}, {0, 0, 0}), 0);     // 2.5 > 2.4: subtracted once
+  EXPECT_EQ(Greedy({3.0f, 2.6f}, p, {}, {0}), 1);        // 2.5 < 2.6
+  EXPECT_EQ(Greedy({3.0f, 2.6f}, p, {}, {0, 0, 0}), 1);  // still 2.5, not 1.5
+  EXPECT_EQ(Greedy({3.0f, 2.4f}, p, {}, {0, 0, 0}), 0);  // 2.5 > 2.4: subtracted once
   EXPECT_EQ(Greedy({3.0f, 2.6f}, p, {0, 0}, {}), 0) << "prompt tokens are not penalised";
   p.presence_penalty = -0.5;  // negative: encourages repetition
   EXPECT_EQ(Greedy({3.0f, 2.6f}, p, {}, {1}), 1);
@@ -320,7 +320,8 @@ TEST(SamplerTest, LogSoftmaxIsAccurateForWideRanges) {
   LogSoftmax(logits, &out);
   const std::vector<double> ref = LogSoftmaxReference(logits);
   ASSERT_EQ(out.size(), 4u);
-  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-5 * std::fabs(ref[i]) + 1e-6);
+  for (size_t i = 0; i < out.size(); ++i)
+    EXPECT_NEAR(out[i], ref[i], 1e-5 * std::fabs(ref[i]) + 1e-6);
 }
 
 // ---- validation -------------------------------------------------------------------------------

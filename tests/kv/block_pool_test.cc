@@ -1,10 +1,10 @@
 #include "kv/block_pool.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <set>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "test_util.h"
 

@@ -1,9 +1,9 @@
 #include "kv/kv_cache.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend_registry.h"
 #include "test_util.h"

@@ -1,6 +1,7 @@
 #include "checkpoint_files.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "model/safetensors.h"
 #include "test_util.h"
@@ -39,8 +38,8 @@ std::string EncodeSafetensors(const std::vector<TensorBlob>& tensors, const Json
 
 std::vector<TensorBlob> DecodeSafetensors(const std::string& bytes) {
   std::vector<TensorBlob> out;
-  auto header = ParseSafetensorsHeader(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                       bytes.size(), "decode");
+  auto header = ParseSafetensorsHeader(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                                       "decode");
   EXPECT_TRUE(header.ok()) << header.status().ToString();
   if (!header.ok()) return out;
   for (const auto& [name, e] : header->tensors) {

@@ -3,11 +3,11 @@
 // model directory).
 #include "model/checkpoint.h"
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "checkpoint_files.h"
 #include "test_util.h"
@@ -27,9 +27,8 @@ void WriteIndex(const ScopedTempDir& dir, const Json& weight_map) {
 
 // Two shards: a.safetensors holds x and y, b.safetensors holds z.
 void WriteShards(const ScopedTempDir& dir) {
-  WriteFileBytes(dir.file("a.safetensors"),
-                 EncodeSafetensors({{"x", "F32", {2}, F32Bytes({1, 2})},
-                                    {"y", "F32", {1}, F32Bytes({3})}}));
+  WriteFileBytes(dir.file("a.safetensors"), EncodeSafetensors({{"x", "F32", {2}, F32Bytes({1, 2})},
+                                                               {"y", "F32", {1}, F32Bytes({3})}}));
   WriteFileBytes(dir.file("b.safetensors"), EncodeSafetensors({{"z", "F32", {1}, F32Bytes({4})}}));
 }
 
@@ -90,7 +89,8 @@ TEST(CheckpointTest, GoldenShardedCheckpointsOpen) {
 }
 
 TEST(CheckpointTest, MissingDirectoryOrWeights) {
-  ExpectError(Checkpoint::Open("/nonexistent/model"), StatusCode::kNotFound, {"/nonexistent/model"});
+  ExpectError(Checkpoint::Open("/nonexistent/model"), StatusCode::kNotFound,
+              {"/nonexistent/model"});
   ScopedTempDir dir("ckpt_empty");
   WriteFileBytes(dir.file("config.json"), "{}");
   ExpectError(Checkpoint::Open(dir.path()), StatusCode::kNotFound,

@@ -6,6 +6,8 @@
 // engine/batch_builder, on dense and MoE golden checkpoints (a sliding-window one included, with
 // sequences longer than its window). Every row of log-probs (the whole vocabulary) must agree
 // with the single-pass run (see kTolerance).
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -13,8 +15,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend_registry.h"
 #include "base/random.h"
@@ -96,8 +96,8 @@ void Step(Model& m, const std::vector<std::pair<Seq*, int32_t>>& work) {
   for (auto [s, n] : work) {
     ASSERT_LE(s->num_cached + n, static_cast<int32_t>(s->tokens.size()));
     ASSERT_OK(EnsureBlocks(*m.pool, m.block_size, s->num_cached + n, &s->blocks));
-    chunks.push_back({std::span<const int32_t>(s->tokens).subspan(s->num_cached, n),
-                      s->num_cached, s->blocks, LogitRows::kAll});
+    chunks.push_back({std::span<const int32_t>(s->tokens).subspan(s->num_cached, n), s->num_cached,
+                      s->blocks, LogitRows::kAll});
   }
   const ForwardBatch batch = BuildForwardBatch(chunks, m.block_size);
   std::vector<float> logits;
@@ -239,7 +239,8 @@ TEST_P(InvarianceTest, ManyDecodesInOneBatch) {
     Step(m, work);
   }
   ASSERT_FALSE(HasFatalFailure());
-  for (int i = 0; i < 8; ++i) ExpectSameRows(seqs[i].tokens, seqs[i].rows, alone[i], "sequence " + std::to_string(i));
+  for (int i = 0; i < 8; ++i)
+    ExpectSameRows(seqs[i].tokens, seqs[i].rows, alone[i], "sequence " + std::to_string(i));
   for (Seq& s : seqs) Release(m, s);
 }
 
@@ -249,9 +250,9 @@ TEST_P(InvarianceTest, ResultsDoNotDependOnTheBlockSize) {
   auto other = LoadModel(std::get<0>(GetParam()), other_bs);
   ASSERT_NE(other, nullptr);
   const std::vector<int32_t> tokens = RandomTokens(70, model_->vocab, 6);
-  ExpectSameRows(tokens, RunAlone(*model_, tokens, {7, 63}), RunAlone(*other, tokens, {70}),
-                 "block size " + std::to_string(std::get<1>(GetParam())) + " vs " +
-                     std::to_string(other_bs));
+  ExpectSameRows(
+      tokens, RunAlone(*model_, tokens, {7, 63}), RunAlone(*other, tokens, {70}),
+      "block size " + std::to_string(std::get<1>(GetParam())) + " vs " + std::to_string(other_bs));
 }
 
 INSTANTIATE_TEST_SUITE_P(

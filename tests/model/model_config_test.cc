@@ -5,14 +5,13 @@
 #include "model/model_config.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "base/json.h"
 #include "base/mapped_file.h"
@@ -23,12 +22,8 @@ namespace {
 
 // A minimal valid config of `arch`, to which tests add or change fields.
 Json Minimal(const std::string& arch) {
-  Json j = {{"architectures", {arch}},
-            {"vocab_size", 1000},
-            {"hidden_size", 64},
-            {"intermediate_size", 128},
-            {"num_hidden_layers", 4},
-            {"num_attention_heads", 4}};
+  Json j = {{"architectures", {arch}},  {"vocab_size", 1000},     {"hidden_size", 64},
+            {"intermediate_size", 128}, {"num_hidden_layers", 4}, {"num_attention_heads", 4}};
   if (arch == "Qwen3MoeForCausalLM") {
     j["num_experts"] = 8;
     j["num_experts_per_tok"] = 2;
@@ -91,12 +86,9 @@ TEST(ModelConfigTest, ClassicHubFormat) {
 
 TEST(ModelConfigTest, Transformers5Format) {
   Json j = Minimal("LlamaForCausalLM");
-  j["rope_parameters"] = {{"rope_type", "llama3"},
-                          {"rope_theta", 500000.0},
-                          {"factor", 8.0},
-                          {"low_freq_factor", 1.0},
-                          {"high_freq_factor", 4.0},
-                          {"original_max_position_embeddings", 8192}};
+  j["rope_parameters"] = {{"rope_type", "llama3"},   {"rope_theta", 500000.0},
+                          {"factor", 8.0},           {"low_freq_factor", 1.0},
+                          {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
   j["dtype"] = "float16";
   const ModelConfig c = ParseOk(j);
   EXPECT_EQ(c.rope.type, "llama3");
@@ -175,16 +167,13 @@ TEST(ModelConfigTest, LayerTypesSetPerLayerWindows) {
   Json j = Minimal("Qwen3ForCausalLM");
   j["sliding_window"] = 8;
   j["use_sliding_window"] = true;
-  j["layer_types"] = {"full_attention", "sliding_attention", "sliding_attention",
-                      "full_attention"};
+  j["layer_types"] = {"full_attention", "sliding_attention", "sliding_attention", "full_attention"};
   EXPECT_EQ(ParseOk(j).sliding_window, (std::vector<int64_t>{0, 8, 8, 0}));
-  j["layer_types"] = {"full_attention", "sliding_attention", "chunked_attention",
-                      "full_attention"};
+  j["layer_types"] = {"full_attention", "sliding_attention", "chunked_attention", "full_attention"};
   ExpectRejected(j, "chunked_attention");
   j["layer_types"] = {"full_attention", "sliding_attention"};
   ExpectRejected(j, "layer_types");
-  j["layer_types"] = {"sliding_attention", "sliding_attention", "full_attention",
-                      "full_attention"};
+  j["layer_types"] = {"sliding_attention", "sliding_attention", "full_attention", "full_attention"};
   j["sliding_window"] = nullptr;
   ExpectRejected(j, "sliding_window");
 }
@@ -345,7 +334,8 @@ TEST(ModelConfigTest, RejectsWhatCannotRun) {
   ExpectRejected(with("LlamaForCausalLM", "architectures", Json::array()), "architectures");
   ExpectRejected(with("LlamaForCausalLM", "rope_scaling", {{"rope_type", "yarn"}, {"factor", 4.0}}),
                  "yarn");
-  ExpectRejected(with("LlamaForCausalLM", "rope_parameters", {{"rope_type", "dynamic"}}), "dynamic");
+  ExpectRejected(with("LlamaForCausalLM", "rope_parameters", {{"rope_type", "dynamic"}}),
+                 "dynamic");
   ExpectRejected(with("LlamaForCausalLM", "rope_scaling", {{"rope_type", "linear"}}), "factor");
   ExpectRejected(with("LlamaForCausalLM", "rope_scaling",
                       {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}}),
@@ -441,8 +431,8 @@ TEST(RealConfigsTest, EveryConfigParsesWithThePublishedParameterCount) {
   const std::vector<std::string> dirs = RealConfigDirs();
   if (dirs.empty()) GTEST_SKIP() << "no configs/*/config.json in this checkout";
   const std::map<std::string, int64_t> published = {
-      {"Llama-3.1-8B", 8'030'261'248},   {"Llama-3.1-70B", 70'553'706'496},
-      {"Qwen3-8B", 8'190'735'360},       {"Qwen3-30B-A3B", 30'532'122'624},
+      {"Llama-3.1-8B", 8'030'261'248}, {"Llama-3.1-70B", 70'553'706'496},
+      {"Qwen3-8B", 8'190'735'360},     {"Qwen3-30B-A3B", 30'532'122'624},
       {"Qwen2.5-0.5B", 494'032'768},
   };
   const std::string root = testing::TestDataPath("../../configs/");

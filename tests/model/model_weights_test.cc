@@ -3,6 +3,8 @@
 // giving identical weights, tied embeddings, and errors that name the tensor and its file.
 #include "model/model_weights.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,8 +12,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend_registry.h"
 #include "backend/host_convert.h"
@@ -36,7 +36,8 @@ std::string Golden(const std::string& name) { return testing::TestDataPath("mode
 // Rewrites DIR/FILE after `edit` changes its tensors.
 void EditTensors(const ScopedTempDir& dir, const std::string& file,
                  const std::function<void(std::vector<TensorBlob>&)>& edit) {
-  std::vector<TensorBlob> tensors = testing::DecodeSafetensors(testing::ReadFileBytes(dir.file(file)));
+  std::vector<TensorBlob> tensors =
+      testing::DecodeSafetensors(testing::ReadFileBytes(dir.file(file)));
   ASSERT_FALSE(tensors.empty());
   edit(tensors);
   testing::WriteFileBytes(dir.file(file), testing::EncodeSafetensors(tensors));
@@ -61,7 +62,7 @@ std::vector<float> Values(const Checkpoint& ckpt, const std::string& name) {
   auto t = ckpt.Find(name);
   EXPECT_TRUE(t.ok()) << t.status().ToString();
   if (!t.ok()) return {};
-  const DType dtype = t->dtype == SafeDType::kBF16   ? DType::kBF16
+  const DType dtype = t->dtype == SafeDType::kBF16  ? DType::kBF16
                       : t->dtype == SafeDType::kF16 ? DType::kF16
                                                     : DType::kF32;
   std::vector<float> out(t->numel());
@@ -91,7 +92,8 @@ TEST(ModelWeightsTest, FusedLayoutsHoldTheCheckpointTensorsInOrder) {
     SCOPED_TRACE(l);
     const LayerWeights& L = w.layers[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    EXPECT_EQ(L.qkv.ShapeString(), "[" + std::to_string(q + 2 * kv) + ", " + std::to_string(h) + "]");
+    EXPECT_EQ(L.qkv.ShapeString(),
+              "[" + std::to_string(q + 2 * kv) + ", " + std::to_string(h) + "]");
     EXPECT_EQ(Slice(L.qkv, 0, q * h), Values(*ckpt, p + "self_attn.q_proj.weight"));
     EXPECT_EQ(Slice(L.qkv, q * h, kv * h), Values(*ckpt, p + "self_attn.k_proj.weight"));
     EXPECT_EQ(Slice(L.qkv, (q + kv) * h, kv * h), Values(*ckpt, p + "self_attn.v_proj.weight"));
@@ -144,10 +146,10 @@ TEST(ModelWeightsTest, FusedAndPerExpertLayoutsLoadIdentically) {
     for (int64_t l = 0; l < c.num_layers; ++l) {
       if (!c.IsMoeLayer(l)) continue;
       const std::string p = "model.layers." + std::to_string(l) + ".mlp.experts.";
-      TensorBlob gate_up{p + "gate_up_proj", "", {c.num_experts, 2 * c.moe_intermediate_size,
-                                                  c.hidden_size}, ""};
-      TensorBlob down{p + "down_proj", "", {c.num_experts, c.hidden_size, c.moe_intermediate_size},
-                      ""};
+      TensorBlob gate_up{
+          p + "gate_up_proj", "", {c.num_experts, 2 * c.moe_intermediate_size, c.hidden_size}, ""};
+      TensorBlob down{
+          p + "down_proj", "", {c.num_experts, c.hidden_size, c.moe_intermediate_size}, ""};
       for (int64_t e = 0; e < c.num_experts; ++e) {
         const std::string ep = p + std::to_string(e) + ".";
         for (const char* part : {"gate_proj", "up_proj", "down_proj"}) {
@@ -166,7 +168,8 @@ TEST(ModelWeightsTest, FusedAndPerExpertLayoutsLoadIdentically) {
     }
   });
   auto backend = Cpu();
-  ASSERT_OK_AND_ASSIGN(const ModelWeights per_expert, Load(Golden("qwen3_moe_per_expert"), *backend));
+  ASSERT_OK_AND_ASSIGN(const ModelWeights per_expert,
+                       Load(Golden("qwen3_moe_per_expert"), *backend));
   ASSERT_OK_AND_ASSIGN(const ModelWeights fused, Load(dir.path(), *backend));
   EXPECT_EQ(fused.bytes, per_expert.bytes);
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -245,7 +248,8 @@ TEST_F(BrokenCheckpointTest, TheUnmodifiedCopyLoads) { EXPECT_OK(Load(dir_->path
 
 TEST_F(BrokenCheckpointTest, MissingTensor) {
   Edit([](std::vector<TensorBlob>& t) {
-    t.erase(std::find_if(t.begin(), t.end(), [](const TensorBlob& b) { return b.name == kTensor; }));
+    t.erase(
+        std::find_if(t.begin(), t.end(), [](const TensorBlob& b) { return b.name == kTensor; }));
   });
   ExpectLoadError(StatusCode::kNotFound, kTensor, "not found");
 }

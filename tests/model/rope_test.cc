@@ -3,10 +3,10 @@
 // divided by factor, short ones kept, the band between interpolated).
 #include "model/rope.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "model/model_config.h"
 

@@ -4,12 +4,12 @@
 // only when a model asks for that tensor: model_weights_test.cc).
 #include "model/safetensors.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "checkpoint_files.h"
 #include "test_util.h"
@@ -64,7 +64,8 @@ TEST(SafetensorsTest, EveryKnownDType) {
                                                 {"I64", 8}, {"I32", 4},  {"I16", 2}, {"I8", 1},
                                                 {"U8", 1},  {"BOOL", 1}};
   for (auto [name, size] : dtypes) {
-    ASSERT_OK_AND_ASSIGN(const auto h, Parse(EncodeSafetensors({{"t", name, {3}, std::string(3 * size, '\1')}})));
+    ASSERT_OK_AND_ASSIGN(const auto h,
+                         Parse(EncodeSafetensors({{"t", name, {3}, std::string(3 * size, '\1')}})));
     EXPECT_EQ(SafeDTypeName(h.tensors.at("t").dtype), name);
     ExpectCorrupt(EncodeSafetensors({{"t", name, {3}, std::string(3 * size + 1, '\1')}}),
                   "do not match");
@@ -122,16 +123,18 @@ TEST(SafetensorsTest, MalformedHeaders) {
   ExpectCorrupt(RawSafetensors(R"({"a": 3})", ""), "'a'");
   ExpectCorrupt(RawSafetensors(R"({"a": {"shape": [1], "data_offsets": [0, 4]}})", "abcd"),
                 "dtype");
-  ExpectCorrupt(RawSafetensors(R"({"a": {"dtype": 5, "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
-                "dtype");
+  ExpectCorrupt(
+      RawSafetensors(R"({"a": {"dtype": 5, "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
+      "dtype");
   ExpectCorrupt(RawSafetensors(R"({"a": {"dtype": "F32", "data_offsets": [0, 4]}})", "abcd"),
                 "shape");
   ExpectCorrupt(RawSafetensors(R"({"a": {"dtype": "F32", "shape": [1]}})", "abcd"), "data_offsets");
   for (const char* offsets : {"[0]", "[0, 4, 8]", "[-4, 0]", "[0, 4.5]", "[\"0\", 4]", "{}"}) {
-    ExpectCorrupt(RawSafetensors(std::string(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": )") +
-                                     offsets + "}}",
-                                 "abcd"),
-                  "data_offsets");
+    ExpectCorrupt(
+        RawSafetensors(std::string(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": )") +
+                           offsets + "}}",
+                       "abcd"),
+        "data_offsets");
   }
   for (const char* shape : {"[-1]", "[1.5]", "[\"4\"]", "[null]"}) {
     ExpectCorrupt(RawSafetensors(std::string(R"({"a": {"dtype": "F32", "shape": )") + shape +
@@ -149,8 +152,9 @@ TEST(SafetensorsTest, OffsetsOutsideTheFileOrBackwards) {
                                std::string(8, '\0')),
                 "data_offsets");
   ExpectCorrupt(
-      RawSafetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551615]}})",
-                     std::string(8, '\0')),
+      RawSafetensors(
+          R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551615]}})",
+          std::string(8, '\0')),
       "outside");
 }
 
@@ -170,14 +174,15 @@ TEST(SafetensorsTest, ShapeOverflow) {
                     std::string(4, '\0')),
                 "overflow");
   // Elements fit in 64 bits but bytes do not (2^62 * 4).
-  ExpectCorrupt(RawSafetensors(
-                    R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})",
-                    ""),
-                "do not match");
+  ExpectCorrupt(
+      RawSafetensors(R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})",
+                     ""),
+      "do not match");
   // A dimension above INT64_MAX.
-  ExpectCorrupt(RawSafetensors(
-                    R"({"a":{"dtype":"U8","shape":[9223372036854775808],"data_offsets":[0,0]}})", ""),
-                "too large");
+  ExpectCorrupt(
+      RawSafetensors(R"({"a":{"dtype":"U8","shape":[9223372036854775808],"data_offsets":[0,0]}})",
+                     ""),
+      "too large");
   // A zero dimension makes the product 0 whatever follows: no overflow to report.
   ASSERT_OK(Parse(RawSafetensors(
       R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", "")));
