@@ -43,6 +43,14 @@ class Backend {
   // Ceiling measurements for benchmarks; null where the backend has none.
   virtual DeviceProbe* probe() { return nullptr; }
 
+  // Graphs: the ops issued between BeginGraphCapture and EndGraphCapture are recorded (not
+  // run) and can be replayed with LaunchGraph, with the same arguments and memory, at a
+  // fraction of the launch cost. Only where SupportsGraphs(); callers ask first.
+  virtual bool SupportsGraphs() const { return false; }
+  virtual Status BeginGraphCapture() { return UnavailableError("no graph support"); }
+  virtual Result<int> EndGraphCapture() { return UnavailableError("no graph support"); }
+  virtual Status LaunchGraph(int /*graph*/) { return UnavailableError("no graph support"); }
+
  protected:
   friend class DeviceBuffer;
   virtual void Free(void* data, size_t bytes) = 0;

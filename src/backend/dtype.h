@@ -7,7 +7,7 @@
 
 namespace tokenfab {
 
-enum class DType : uint8_t { kF32, kBF16, kF16, kI32 };
+enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kU8 };
 
 constexpr size_t DTypeSize(DType dtype) {
   switch (dtype) {
@@ -15,6 +15,7 @@ constexpr size_t DTypeSize(DType dtype) {
     case DType::kBF16: return 2;
     case DType::kF16: return 2;
     case DType::kI32: return 4;
+    case DType::kU8: return 1;
   }
   return 0;
 }
@@ -25,6 +26,7 @@ constexpr std::string_view DTypeName(DType dtype) {
     case DType::kBF16: return "bf16";
     case DType::kF16: return "f16";
     case DType::kI32: return "i32";
+    case DType::kU8: return "u8";
   }
   return "?";
 }

@@ -29,7 +29,8 @@ float LoadF32(const void* src, DType dtype, int64_t i) {
     case DType::kF32: return LoadAt<float>(src, i);
     case DType::kBF16: return Bf16ToFloat(LoadAt<uint16_t>(src, i));
     case DType::kF16: return F16ToFloat(LoadAt<uint16_t>(src, i));
-    case DType::kI32: break;
+    case DType::kI32:
+    case DType::kU8: break;
   }
   CHECK(false) << "not a float dtype: " << DTypeName(dtype);
   return 0.0f;
@@ -40,7 +41,8 @@ void StoreF32(void* dst, DType dtype, int64_t i, float v) {
     case DType::kF32: StoreAt<float>(dst, i, v); return;
     case DType::kBF16: StoreAt<uint16_t>(dst, i, FloatToBf16(v)); return;
     case DType::kF16: StoreAt<uint16_t>(dst, i, FloatToF16(v)); return;
-    case DType::kI32: break;
+    case DType::kI32:
+    case DType::kU8: break;
   }
   CHECK(false) << "not a float dtype: " << DTypeName(dtype);
 }

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "backend/device_sampling.h"
+
 namespace tokenfab {
 namespace {
 
@@ -166,6 +168,24 @@ Status CheckGatherRows(const Tensor& in, const Tensor& indices, const Tensor& ou
   if (out.dtype != in.dtype || out.rank != 2 || out.dim(0) != indices.dim(0) ||
       out.dim(1) != in.dim(1)) {
     return Bad("GatherRows", Describe("out", out));
+  }
+  return Status::Ok();
+}
+
+Status CheckSample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
+                   const Tensor& logprobs) {
+  if (logits.dtype != DType::kF32 || logits.rank != 2 || logits.dim(1) == 0) {
+    return Bad("Sample", Describe("logits", logits));
+  }
+  const int64_t rows = logits.dim(0);
+  if (params.dtype != DType::kU8 || params.bytes() != rows * sizeof(DeviceSamplingParams)) {
+    return Bad("Sample", Describe("params", params));
+  }
+  if (tokens.dtype != DType::kI32 || tokens.numel() != rows) {
+    return Bad("Sample", Describe("tokens", tokens));
+  }
+  if (logprobs.dtype != DType::kF32 || logprobs.numel() != rows) {
+    return Bad("Sample", Describe("logprobs", logprobs));
   }
   return Status::Ok();
 }

@@ -18,5 +18,7 @@ Status CheckSiluMul(const Tensor& in, const Tensor& out, DType act);
 Status CheckMoeRoute(const Tensor& logits, const Tensor& ids, const Tensor& weights);
 Status CheckMoeExperts(const MoeArgs& args, DType act);
 Status CheckGatherRows(const Tensor& in, const Tensor& indices, const Tensor& out);
+Status CheckSample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
+                   const Tensor& logprobs);
 
 }  // namespace tokenfab

@@ -93,6 +93,12 @@ class Ops {
 
   // out[i] = in[indices[i]]. in act [N, W]; indices i32 [M]; out [M, W].
   virtual Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) = 0;
+
+  // One token per row, by backend/device_sampling.h's rules. logits f32 [R, V]; params
+  // [R] DeviceSamplingParams (a u8 tensor of R * 32 bytes); tokens i32 [R]; logprobs f32 [R]:
+  // log-softmax of the raw logits at the chosen token.
+  virtual Status Sample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
+                        const Tensor& logprobs) = 0;
 };
 
 }  // namespace tokenfab

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "model/rope.h"
@@ -43,6 +45,7 @@ Result<std::unique_ptr<CausalLm>> CausalLm::Create(ModelConfig config, ModelWeig
   TF_RETURN_IF_ERROR(
       backend->CopyToDevice(lm->inv_freq_.data, inv_freq.data(), inv_freq.size() * sizeof(float)));
   TF_RETURN_IF_ERROR(backend->Synchronize());
+  lm->graphs_enabled_ = backend->SupportsGraphs() && std::getenv("TOKENFAB_NO_GRAPHS") == nullptr;
   return lm;
 }
 
@@ -78,13 +81,15 @@ Status CausalLm::Reserve(int32_t max_tokens, int32_t max_logit_rows) {
     router_logits_ = arena.Take(DType::kF32, {t, e});
     route_ids_ = arena.Take(DType::kI32, {t, k});
     route_weights_ = arena.Take(DType::kF32, {t, k});
-    token_ids_ = arena.Take(DType::kI32, {t});
-    logit_rows_ = arena.Take(DType::kI32, {r});
     row_hidden_ = arena.Take(act_, {r, h});
     logits_ = arena.Take(DType::kF32, {r, c.vocab_size});
+    sampled_tokens_ = arena.Take(DType::kI32, {r});
+    sampled_logprobs_ = arena.Take(DType::kF32, {r});
   };
   Arena sizing(nullptr);
   bind(sizing);
+  // Captured graphs point into the old workspace: they are dropped and captured again.
+  graphs_.clear();
   TF_ASSIGN_OR_RETURN(workspace_, backend_->Allocate(sizing.used()));
   Arena arena(workspace_.data());
   bind(arena);
@@ -138,36 +143,98 @@ Status CausalLm::ValidateBatch(const ForwardBatch& b, const KvCacheTensors& kv) 
   return Status::Ok();
 }
 
-Status CausalLm::UploadMetadata(const ForwardBatch& b, AttentionMetadata* meta) {
-  const int32_t t = b.num_tokens(), s = b.num_seqs();
-  // One upload for all metadata: positions, slots, query_start, seq_lens, block tables.
-  std::vector<int32_t>& host = metadata_host_;
-  host.clear();
-  host.insert(host.end(), b.positions.begin(), b.positions.end());
-  host.insert(host.end(), b.slot_mapping.begin(), b.slot_mapping.end());
-  host.insert(host.end(), b.query_start.begin(), b.query_start.end());
-  host.insert(host.end(), b.seq_lens.begin(), b.seq_lens.end());
-  host.insert(host.end(), b.block_tables.begin(), b.block_tables.end());
-  const size_t bytes = host.size() * sizeof(int32_t);
-  if (metadata_buffer_.bytes() < bytes) {
-    metadata_buffer_.Reset();
-    TF_ASSIGN_OR_RETURN(metadata_buffer_, backend_->Allocate(std::max<size_t>(bytes * 2, 4096)));
+Status CausalLm::Upload(const ForwardBatch& b, std::span<const DeviceSamplingParams> sampling,
+                        int32_t seqs, int32_t blocks_per_seq, bool pad, DeviceBuffer* buffer,
+                        BatchViews* v) {
+  const int32_t real_t = b.num_tokens(), real_s = b.num_seqs();
+  const int32_t t = pad ? seqs : real_t;
+  const int32_t rows = pad ? seqs : static_cast<int32_t>(b.logit_rows.size());
+  // Layout: ids[T] positions[T] slots[T] query_start[S+1] seq_lens[S] tables[S*B] rows[R],
+  // then the sampling parameters at an 8-byte boundary.
+  const size_t ints = 3 * static_cast<size_t>(t) + 2 * seqs + 1 +
+                      static_cast<size_t>(seqs) * blocks_per_seq + rows;
+  const size_t params_offset = (ints * sizeof(int32_t) + 7) / 8 * 8;
+  const bool with_sampling = !sampling.empty() || pad;
+  const size_t bytes =
+      params_offset + (with_sampling ? rows * sizeof(DeviceSamplingParams) : 0);
+  metadata_host_.assign(bytes, 0);
+  int32_t* p = reinterpret_cast<int32_t*>(metadata_host_.data());
+  int32_t* ids = p;
+  int32_t* positions = ids + t;
+  int32_t* slots = positions + t;
+  int32_t* query_start = slots + t;
+  int32_t* seq_lens = query_start + seqs + 1;
+  int32_t* tables = seq_lens + seqs;
+  int32_t* logit_rows = tables + static_cast<size_t>(seqs) * blocks_per_seq;
+  std::copy(b.token_ids.begin(), b.token_ids.end(), ids);
+  std::copy(b.positions.begin(), b.positions.end(), positions);
+  std::copy(b.slot_mapping.begin(), b.slot_mapping.end(), slots);
+  std::copy(b.query_start.begin(), b.query_start.end(), query_start);
+  std::copy(b.seq_lens.begin(), b.seq_lens.end(), seq_lens);
+  std::fill(tables, tables + static_cast<size_t>(seqs) * blocks_per_seq, -1);
+  for (int32_t i = 0; i < real_s; ++i) {
+    std::copy_n(b.block_tables.begin() + static_cast<size_t>(i) * b.max_blocks_per_seq,
+                std::min(b.max_blocks_per_seq, blocks_per_seq),
+                tables + static_cast<size_t>(i) * blocks_per_seq);
   }
-  TF_RETURN_IF_ERROR(backend_->CopyToDevice(metadata_buffer_.data(), host.data(), bytes));
-  int32_t* base = static_cast<int32_t*>(metadata_buffer_.data());
-  meta->num_seqs = s;
-  meta->num_tokens = t;
-  meta->max_query_len = 0;
-  for (int32_t i = 0; i < s; ++i) {
-    meta->max_query_len = std::max(meta->max_query_len, b.query_start[i + 1] - b.query_start[i]);
+  if (pad) {
+    // Padding rows are one-token sequences that write no K/V (slot -1) and read none (no
+    // blocks); their outputs are computed and ignored.
+    for (int32_t i = real_t; i < t; ++i) {
+      ids[i] = 0;
+      positions[i] = 0;
+      slots[i] = -1;
+      query_start[i + 1] = i + 1;
+      seq_lens[i] = 1;
+    }
+    for (int32_t i = 0; i < rows; ++i) logit_rows[i] = i;
+  } else {
+    std::copy(b.logit_rows.begin(), b.logit_rows.end(), logit_rows);
   }
-  meta->max_seq_len = *std::max_element(b.seq_lens.begin(), b.seq_lens.end());
-  meta->max_blocks_per_seq = b.max_blocks_per_seq;
-  meta->positions = Tensor(base, DType::kI32, {t});
-  meta->slot_mapping = Tensor(base + t, DType::kI32, {t});
-  meta->query_start = Tensor(base + 2 * t, DType::kI32, {s + 1});
-  meta->seq_lens = Tensor(base + 2 * t + s + 1, DType::kI32, {s});
-  meta->block_tables = Tensor(base + 2 * t + 2 * s + 1, DType::kI32, {s, b.max_blocks_per_seq});
+  if (with_sampling) {
+    auto* params = reinterpret_cast<DeviceSamplingParams*>(metadata_host_.data() + params_offset);
+    std::copy(sampling.begin(), sampling.end(), params);  // the rest stay greedy
+  }
+  if (buffer->bytes() < bytes) {
+    if (buffer == &graph_buffer_ && !graphs_.empty()) {
+      return InternalError("graph input buffer too small");  // sized for the largest graph
+    }
+    buffer->Reset();
+    TF_ASSIGN_OR_RETURN(*buffer, backend_->Allocate(std::max<size_t>(bytes * 2, 4096)));
+  }
+  TF_RETURN_IF_ERROR(backend_->CopyToDevice(buffer->data(), metadata_host_.data(), bytes));
+
+  char* base = static_cast<char*>(buffer->data());
+  auto view = [&](int32_t* host_ptr, int64_t n) {
+    return Tensor(base + (reinterpret_cast<char*>(host_ptr) -
+                          reinterpret_cast<char*>(metadata_host_.data())),
+                  DType::kI32, {n});
+  };
+  AttentionMetadata& meta = v->meta;
+  meta.num_seqs = seqs;
+  meta.num_tokens = t;
+  meta.max_query_len = 0;
+  for (int32_t i = 0; i < real_s; ++i) {
+    meta.max_query_len = std::max(meta.max_query_len, b.query_start[i + 1] - b.query_start[i]);
+  }
+  meta.max_query_len = std::max(meta.max_query_len, 1);
+  // Graphs are replayed for any context that fits their block tables: plan for the widest.
+  meta.max_seq_len = pad ? blocks_per_seq * meta.block_size
+                         : *std::max_element(b.seq_lens.begin(), b.seq_lens.end());
+  meta.max_blocks_per_seq = blocks_per_seq;
+  meta.positions = view(positions, t);
+  meta.slot_mapping = view(slots, t);
+  meta.query_start = view(query_start, seqs + 1);
+  meta.seq_lens = view(seq_lens, seqs);
+  meta.block_tables = view(tables, static_cast<int64_t>(seqs) * blocks_per_seq)
+                          .Reshape({seqs, blocks_per_seq});
+  v->token_ids = view(ids, t);
+  v->logit_rows = view(logit_rows, rows);
+  v->num_rows = rows;
+  v->sampling = with_sampling
+                    ? Tensor(base + params_offset, DType::kU8,
+                             {static_cast<int64_t>(rows * sizeof(DeviceSamplingParams))})
+                    : Tensor();
   return Status::Ok();
 }
 
@@ -242,34 +309,130 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   return ops.MatMul(mlp_act, w.down, w.down_bias, delta);
 }
 
-Status CausalLm::Forward(const ForwardBatch& batch, const KvCacheTensors& kv,
-                         std::vector<float>* logits) {
-  TF_RETURN_IF_ERROR(ValidateBatch(batch, kv));
-  const int32_t t = batch.num_tokens();
-  const int32_t r = static_cast<int32_t>(batch.logit_rows.size());
-  TF_RETURN_IF_ERROR(Reserve(t, r));
-  AttentionMetadata meta;
-  meta.block_size = kv.block_size;
-  TF_RETURN_IF_ERROR(UploadMetadata(batch, &meta));
+Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
   Ops& ops = backend_->ops();
-
-  const Tensor ids = token_ids_.Rows(0, t);
-  TF_RETURN_IF_ERROR(backend_->CopyToDevice(ids.data, batch.token_ids.data(), t * sizeof(int32_t)));
-  TF_RETURN_IF_ERROR(ops.Embedding(ids, weights_.embed, residual_.Rows(0, t)));
-  for (int l = 0; l < config_.num_layers; ++l) TF_RETURN_IF_ERROR(RunLayer(l, kv, meta, t));
+  const int32_t t = v.meta.num_tokens, r = v.num_rows;
+  TF_RETURN_IF_ERROR(ops.Embedding(v.token_ids, weights_.embed, residual_.Rows(0, t)));
+  for (int l = 0; l < config_.num_layers; ++l) TF_RETURN_IF_ERROR(RunLayer(l, kv, v.meta, t));
   TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual_.Rows(0, t), delta_.Rows(0, t), weights_.final_norm,
                                     static_cast<float>(config_.rms_norm_eps),
                                     normed_.Rows(0, t)));
-  logits->resize(static_cast<size_t>(r) * config_.vocab_size);
-  if (r == 0) return backend_->Synchronize();
-  const Tensor rows = logit_rows_.Rows(0, r);
+  if (r == 0) return Status::Ok();
+  TF_RETURN_IF_ERROR(ops.GatherRows(normed_.Rows(0, t), v.logit_rows, row_hidden_.Rows(0, r)));
   TF_RETURN_IF_ERROR(
-      backend_->CopyToDevice(rows.data, batch.logit_rows.data(), r * sizeof(int32_t)));
-  TF_RETURN_IF_ERROR(ops.GatherRows(normed_.Rows(0, t), rows, row_hidden_.Rows(0, r)));
-  const Tensor out = logits_.Rows(0, r);
-  TF_RETURN_IF_ERROR(ops.MatMul(row_hidden_.Rows(0, r), weights_.lm_head, Tensor(), out));
-  TF_RETURN_IF_ERROR(backend_->CopyToHost(logits->data(), out.data, out.bytes()));
+      ops.MatMul(row_hidden_.Rows(0, r), weights_.lm_head, Tensor(), logits_.Rows(0, r)));
+  if (v.sampling.empty()) return Status::Ok();
+  return ops.Sample(logits_.Rows(0, r), v.sampling, sampled_tokens_.Rows(0, r),
+                    sampled_logprobs_.Rows(0, r));
+}
+
+Status CausalLm::CopyOutputs(const BatchViews& v, int32_t rows, const ForwardOutputs& out) {
+  if (out.logits != nullptr) {
+    out.logits->resize(static_cast<size_t>(rows) * config_.vocab_size);
+    TF_RETURN_IF_ERROR(backend_->CopyToHost(out.logits->data(), logits_.data,
+                                            out.logits->size() * sizeof(float)));
+  }
+  if (!out.sampling.empty() && !v.sampling.empty()) {
+    if (out.tokens != nullptr) {
+      out.tokens->resize(rows);
+      TF_RETURN_IF_ERROR(
+          backend_->CopyToHost(out.tokens->data(), sampled_tokens_.data, rows * sizeof(int32_t)));
+    }
+    if (out.token_logprobs != nullptr) {
+      out.token_logprobs->resize(rows);
+      TF_RETURN_IF_ERROR(backend_->CopyToHost(out.token_logprobs->data(), sampled_logprobs_.data,
+                                              rows * sizeof(float)));
+    }
+  }
   return backend_->Synchronize();
+}
+
+bool CausalLm::GraphEligible(const ForwardBatch& b, const ForwardOutputs& out) const {
+  constexpr int32_t kMaxGraphSeqs = 256;
+  if (!graphs_enabled_ || b.num_seqs() > kMaxGraphSeqs || b.num_tokens() != b.num_seqs()) {
+    return false;
+  }
+  if (!out.sampling.empty() && out.sampling.size() != static_cast<size_t>(b.num_seqs())) {
+    return false;
+  }
+  if (b.logit_rows.size() != static_cast<size_t>(b.num_seqs())) return false;
+  for (int32_t i = 0; i < b.num_seqs(); ++i) {
+    if (b.logit_rows[i] != i) return false;
+  }
+  return b.max_blocks_per_seq <= graph_max_blocks_ || graph_max_blocks_ == 0;
+}
+
+Status CausalLm::ForwardGraph(const ForwardBatch& b, const KvCacheTensors& kv,
+                              const ForwardOutputs& out) {
+  static constexpr int32_t kBuckets[] = {1,  2,  4,  8,   16,  24,  32,  48,
+                                         64, 96, 128, 160, 192, 224, 256};
+  if (graph_max_blocks_ == 0) {  // first use: size everything for the largest graph
+    const int64_t max_len = config_.max_position_embeddings > 0
+                                ? config_.max_position_embeddings
+                                : int64_t{8192};
+    const int64_t needed = std::max<int64_t>((max_len + kv.block_size - 1) / kv.block_size,
+                                             b.max_blocks_per_seq);
+    graph_max_blocks_ = 16;
+    while (graph_max_blocks_ < needed) graph_max_blocks_ *= 2;
+    TF_RETURN_IF_ERROR(Reserve(std::max(capacity_tokens_, 256), std::max(capacity_rows_, 256)));
+    const size_t bytes = (3 * 256 + 2 * 256 + 1 + 256 * static_cast<size_t>(graph_max_blocks_) +
+                          256) * sizeof(int32_t) + 8 + 256 * sizeof(DeviceSamplingParams);
+    TF_ASSIGN_OR_RETURN(graph_buffer_, backend_->Allocate(bytes));
+  }
+  int32_t seqs = 256;
+  for (int32_t bucket : kBuckets) {
+    if (bucket >= b.num_seqs()) {
+      seqs = bucket;
+      break;
+    }
+  }
+  int32_t blocks = 16;
+  while (blocks < b.max_blocks_per_seq) blocks *= 2;
+  BatchViews v;
+  v.meta.block_size = kv.block_size;
+  TF_RETURN_IF_ERROR(Upload(b, out.sampling, seqs, blocks, /*pad=*/true, &graph_buffer_, &v));
+  const auto key = std::make_pair(seqs, blocks);
+  const auto it = graphs_.find(key);
+  if (it != graphs_.end()) {
+    TF_RETURN_IF_ERROR(backend_->LaunchGraph(it->second));
+  } else {
+    // Run once for real (this step's results, and every lazily sized buffer at its final
+    // size), then record the same launches.
+    TF_RETURN_IF_ERROR(RunBody(v, kv));
+    TF_RETURN_IF_ERROR(backend_->Synchronize());
+    TF_RETURN_IF_ERROR(backend_->BeginGraphCapture());
+    const Status body = RunBody(v, kv);
+    auto graph = backend_->EndGraphCapture();
+    TF_RETURN_IF_ERROR(body);
+    TF_RETURN_IF_ERROR(graph.status());
+    graphs_[key] = *graph;
+  }
+  return CopyOutputs(v, b.num_seqs(), out);
+}
+
+Status CausalLm::Forward(const ForwardBatch& batch, const KvCacheTensors& kv,
+                         const ForwardOutputs& out) {
+  TF_RETURN_IF_ERROR(ValidateBatch(batch, kv));
+  if (!out.sampling.empty() && out.sampling.size() != batch.logit_rows.size()) {
+    return InvalidArgumentError("one set of sampling parameters per logit row is needed");
+  }
+  if (GraphEligible(batch, out)) return ForwardGraph(batch, kv, out);
+  const int32_t t = batch.num_tokens();
+  const int32_t r = static_cast<int32_t>(batch.logit_rows.size());
+  TF_RETURN_IF_ERROR(Reserve(t, r));
+  BatchViews v;
+  v.meta.block_size = kv.block_size;
+  TF_RETURN_IF_ERROR(Upload(batch, out.sampling, batch.num_seqs(), batch.max_blocks_per_seq,
+                            /*pad=*/false, &metadata_buffer_, &v));
+  TF_RETURN_IF_ERROR(RunBody(v, kv));
+  return CopyOutputs(v, r, out);
+}
+
+Status CausalLm::Forward(const ForwardBatch& batch, const KvCacheTensors& kv,
+                         std::vector<float>* logits) {
+  ForwardOutputs out;
+  out.logits = logits;
+  return Forward(batch, kv, out);
 }
 
 }  // namespace tokenfab

@@ -3,20 +3,35 @@
 // layers, sliding windows), not code paths per model.
 //
 // Forward runs one ragged batch: embeds the new tokens, writes their K/V into the paged cache,
-// attends over each sequence's cache, and returns next-token logits for the requested rows.
+// attends over each sequence's cache, and produces next-token logits for the requested rows —
+// copied to the host, or sampled on the device (backend/device_sampling.h) so that only token
+// ids come back. On backends with graphs, decode steps (every sequence exactly one new token,
+// up to 256 sequences) are padded to a few batch sizes and replayed from captured graphs.
 // Thread-safety: one thread calls Forward at a time (the engine's owner thread).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/device_sampling.h"
 #include "backend/kv_cache_tensors.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 
 namespace tokenfab {
+
+// What Forward should return; any combination.
+struct ForwardOutputs {
+  std::vector<float>* logits = nullptr;              // [rows, vocab] f32, row-major
+  std::span<const DeviceSamplingParams> sampling;    // [rows]: sample on the device
+  std::vector<int32_t>* tokens = nullptr;            // [rows] sampled tokens
+  std::vector<float>* token_logprobs = nullptr;      // [rows] raw log-probs of those tokens
+};
 
 class CausalLm {
  public:
@@ -31,15 +46,40 @@ class CausalLm {
   // `max_logit_rows` logit rows, so that later Forward calls within it allocate nothing.
   Status Reserve(int32_t max_tokens, int32_t max_logit_rows);
 
-  // `logits` receives [batch.logit_rows.size(), vocab_size] f32, row-major.
   // InvalidArgument for an inconsistent batch or a token id outside the vocabulary.
+  Status Forward(const ForwardBatch& batch, const KvCacheTensors& kv, const ForwardOutputs& out);
+  // Logits only: [batch.logit_rows.size(), vocab_size].
   Status Forward(const ForwardBatch& batch, const KvCacheTensors& kv, std::vector<float>* logits);
+
+  // Whether decode steps replay graphs (backend support, unless TOKENFAB_NO_GRAPHS is set).
+  bool graphs_enabled() const { return graphs_enabled_; }
 
  private:
   CausalLm(ModelConfig config, ModelWeights weights, Backend* backend);
+
+  // Device views of one batch's inputs, all in one uploaded buffer.
+  struct BatchViews {
+    AttentionMetadata meta;
+    Tensor token_ids;  // i32 [T]
+    Tensor logit_rows; // i32 [R]
+    Tensor sampling;   // u8 [R * sizeof(DeviceSamplingParams)], or empty
+    int32_t num_rows = 0;
+  };
+
   Status ValidateBatch(const ForwardBatch& batch, const KvCacheTensors& kv) const;
-  Status UploadMetadata(const ForwardBatch& batch, AttentionMetadata* meta);
+  // Packs batch (padded to `seqs` decode rows when pad) into metadata_host_ with a layout of
+  // `seqs` sequences and `blocks_per_seq` block-table columns, and uploads it to `base`.
+  Status Upload(const ForwardBatch& batch, std::span<const DeviceSamplingParams> sampling,
+                int32_t seqs, int32_t blocks_per_seq, bool pad, DeviceBuffer* buffer,
+                BatchViews* views);
+  // Embedding, the layers, final norm, lm_head over the logit rows, sampling if asked.
+  Status RunBody(const BatchViews& v, const KvCacheTensors& kv);
   Status RunLayer(int layer, const KvCacheTensors& kv, const AttentionMetadata& meta, int32_t t);
+  Status CopyOutputs(const BatchViews& v, int32_t rows, const ForwardOutputs& out);
+
+  bool GraphEligible(const ForwardBatch& batch, const ForwardOutputs& out) const;
+  Status ForwardGraph(const ForwardBatch& batch, const KvCacheTensors& kv,
+                      const ForwardOutputs& out);
 
   ModelConfig config_;
   ModelWeights weights_;
@@ -54,12 +94,18 @@ class CausalLm {
   Tensor residual_;     // f32 [T, H] on every backend: the residual stream
   Tensor normed_f32_;   // f32 [T, H]: MoE layers' normed input, read by router and experts
   Tensor normed_, qkv_, q_, attn_, delta_, mlp_in_, mlp_act_;
-  Tensor router_logits_, route_ids_, route_weights_, token_ids_, logit_rows_, row_hidden_,
-      logits_;
+  Tensor router_logits_, route_ids_, route_weights_, row_hidden_, logits_, sampled_tokens_,
+      sampled_logprobs_;
   DeviceBuffer inv_freq_buffer_;
   Tensor inv_freq_;
-  DeviceBuffer metadata_buffer_;
-  std::vector<int32_t> metadata_host_;
+  DeviceBuffer metadata_buffer_;  // eager batches
+  std::vector<uint8_t> metadata_host_;
+
+  // Graphs of decode steps, keyed by (padded sequence count, block-table width).
+  bool graphs_enabled_ = false;
+  int32_t graph_max_blocks_ = 0;
+  DeviceBuffer graph_buffer_;  // inputs of whichever graph runs; fixed address
+  std::map<std::pair<int32_t, int32_t>, int> graphs_;
 };
 
 }  // namespace tokenfab

@@ -40,7 +40,8 @@ void WidenPortable(const void* src, DType dtype, int64_t count, float* dst) {
     case DType::kF32: std::memcpy(dst, src, count * sizeof(float)); return;
     case DType::kBF16: Bf16ToFloat(static_cast<const uint16_t*>(src), dst, count); return;
     case DType::kF16: F16ToFloat(static_cast<const uint16_t*>(src), dst, count); return;
-    case DType::kI32: break;
+    case DType::kI32:
+    case DType::kU8: break;
   }
   CHECK(false) << "cannot widen " << DTypeName(dtype);
 }

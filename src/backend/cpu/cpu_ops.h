@@ -23,6 +23,8 @@ class CpuOps final : public Ops {
                   const Tensor& weights) override;
   Status MoeExperts(const MoeArgs& args) override;
   Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) override;
+  Status Sample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
+                const Tensor& logprobs) override;
 
  private:
   ThreadPool* pool_;

@@ -71,6 +71,15 @@ __device__ __forceinline__ Bf16x8 Pack(const float in[8]) {
   return out;
 }
 
+// A 16-byte read-only load through the non-coherent (texture) path.
+__device__ __forceinline__ Bf16x8 LoadReadOnly(const Bf16x8* p) {
+  const int4 raw = __ldg(reinterpret_cast<const int4*>(p));
+  Bf16x8 out;
+  static_assert(sizeof(out) == sizeof(raw));
+  memcpy(&out, &raw, sizeof(out));
+  return out;
+}
+
 inline bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 }  // namespace tokenfab::cuda

@@ -45,6 +45,7 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device) {
 
 CudaBackend::~CudaBackend() {
   if (stream_) cudaStreamSynchronize(stream_);
+  for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
   probe_.reset();
   ops_.reset();
   gemm_.reset();
@@ -94,6 +95,30 @@ Status CudaBackend::CopyToHost(void* dst, const void* src, size_t bytes) {
 
 Status CudaBackend::Synchronize() {
   TF_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  return Status::Ok();
+}
+
+Status CudaBackend::BeginGraphCapture() {
+  TF_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  return Status::Ok();
+}
+
+Result<int> CudaBackend::EndGraphCapture() {
+  cudaGraph_t graph = nullptr;
+  TF_CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(stream_, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  TF_CUDA_RETURN_IF_ERROR(err);
+  graphs_.push_back(exec);
+  return static_cast<int>(graphs_.size()) - 1;
+}
+
+Status CudaBackend::LaunchGraph(int graph) {
+  if (graph < 0 || graph >= static_cast<int>(graphs_.size())) {
+    return InvalidArgumentError("unknown graph " + std::to_string(graph));
+  }
+  TF_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graphs_[graph], stream_));
   return Status::Ok();
 }
 

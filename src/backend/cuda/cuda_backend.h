@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/backend_registry.h"
@@ -33,6 +34,10 @@ class CudaBackend final : public Backend {
   Status Synchronize() override;
   Ops& ops() override;
   DeviceProbe* probe() override;
+  bool SupportsGraphs() const override { return true; }
+  Status BeginGraphCapture() override;
+  Result<int> EndGraphCapture() override;
+  Status LaunchGraph(int graph) override;
 
   cudaStream_t stream() const { return stream_; }
   int device() const { return device_; }
@@ -52,6 +57,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CublasLtGemm> gemm_;
   std::unique_ptr<CudaOps> ops_;
   std::unique_ptr<DeviceProbe> probe_;
+  std::vector<cudaGraphExec_t> graphs_;
 };
 
 void RegisterCudaBackend();

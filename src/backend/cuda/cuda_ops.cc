@@ -7,8 +7,11 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/elementwise.cuh"
+#include "backend/cuda/flash_prefill.cuh"
+#include "backend/cuda/gemv.cuh"
 #include "backend/cuda/moe.cuh"
 #include "backend/cuda/qkv.cuh"
+#include "backend/cuda/sample.cuh"
 #include "backend/op_checks.h"
 
 namespace tokenfab {
@@ -37,7 +40,8 @@ Status Launched(cudaError_t err, const char* kernel) {
 
 Result<void*> CudaOps::Scratch(size_t bytes) {
   if (scratch_.bytes() < bytes) {
-    scratch_.Reset();
+    // Captured graphs may still point at the old buffer: keep it alive, never free it here.
+    if (!scratch_.empty()) retired_scratch_.push_back(std::move(scratch_));
     TF_ASSIGN_OR_RETURN(scratch_, backend_->Allocate(std::max<size_t>(bytes, 1 << 20)));
   }
   return scratch_.data();
@@ -82,6 +86,12 @@ Status CudaOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, con
                             static_cast<int>(x.dim(1))};
     TF_RETURN_IF_ERROR(Launched(cuda::LaunchMatMulF32(p, backend_->stream()), "MatMulF32"));
   } else {
+    cuda::GemvParams g{Ptr(x), Ptr(w), bias.empty() ? nullptr : Ptr<float>(bias), out.data,
+                       out_f32, static_cast<int>(x.dim(0)), static_cast<int>(w.dim(0)),
+                       static_cast<int>(x.dim(1))};
+    if (cuda::GemvSupports(g)) {  // decode-sized: bandwidth-bound, bias fused
+      return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
+    }
     TF_RETURN_IF_ERROR(gemm_->Run(x.data, w.data, out.data, out_f32, x.dim(0), w.dim(0),
                                   x.dim(1), backend_->stream()));
   }
@@ -118,7 +128,7 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
       a.num_q_heads / a.num_kv_heads > cuda::kAttentionMaxGroup) {
     return InvalidArgumentError("cuda attention: head_dim <= 256 and Hq / Hkv <= 16 supported");
   }
-  cuda::AttentionParams p;
+  cuda::AttentionParams p{};
   p.q = Ptr(a.q);
   p.k_cache = Ptr(a.k_cache);
   p.v_cache = Ptr(a.v_cache);
@@ -138,6 +148,13 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
   p.scale = a.scale;
   const int span = a.sliding_window > 0 ? std::min(meta.max_seq_len, a.sliding_window)
                                         : meta.max_seq_len;
+  // Chunks of many queries per sequence go to the tensor-core kernel; decode tokens (and short
+  // chunks) to the split-K kernel, which reads each key once for the whole GQA group.
+  constexpr int kFlashMinQueries = 16;
+  if (meta.max_query_len >= kFlashMinQueries && cuda::FlashPrefillSupports(p)) {
+    return Launched(cuda::LaunchFlashPrefill(p, meta.max_query_len, backend_->stream()),
+                    "FlashPrefill");
+  }
   p.splits = cuda::AttentionSplits(meta.num_tokens, a.num_kv_heads, span, backend_->num_sms());
   p.partial_acc = nullptr;
   p.partial_ml = nullptr;
@@ -185,6 +202,9 @@ Status CudaOps::MoeExperts(const MoeArgs& a) {
   p.num_experts = static_cast<int>(a.gate_up.dim(0));
   p.hidden = static_cast<int>(a.x.dim(1));
   p.inter = static_cast<int>(a.gate_up.dim(1) / 2);
+  if (!cuda::MoeSupports(p.hidden, p.inter)) {
+    return InvalidArgumentError("cuda MoE: hidden and expert sizes must be multiples of 8");
+  }
   TF_ASSIGN_OR_RETURN(p.scratch, Scratch(cuda::MoeScratchBytes(p.num_tokens, p.top_k,
                                                                p.num_experts, p.hidden, p.inter)));
   return Launched(cuda::LaunchMoeExperts(p, backend_->stream()), "MoeExperts");
@@ -196,6 +216,15 @@ Status CudaOps::GatherRows(const Tensor& in, const Tensor& indices, const Tensor
                            static_cast<int>(out.dim(0)),
                            static_cast<int>(in.dim(1) * DTypeSize(in.dtype))};
   return Launched(cuda::LaunchGatherRows(p, backend_->stream()), "GatherRows");
+}
+
+Status CudaOps::Sample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
+                       const Tensor& logprobs) {
+  TF_RETURN_IF_ERROR(CheckSample(logits, params, tokens, logprobs));
+  cuda::SampleParams p{Ptr<float>(logits), static_cast<const DeviceSamplingParams*>(params.data),
+                       Ptr<int32_t>(tokens), Ptr<float>(logprobs),
+                       static_cast<int>(logits.dim(0)), static_cast<int>(logits.dim(1))};
+  return Launched(cuda::LaunchSample(p, backend_->stream()), "Sample");
 }
 
 }  // namespace tokenfab

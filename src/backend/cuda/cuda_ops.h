@@ -6,6 +6,8 @@
 
 #include "backend/ops.h"
 #include "backend/cuda/cublaslt_gemm.h"
+#include <vector>
+
 #include "backend/device_buffer.h"
 
 namespace tokenfab {
@@ -28,6 +30,8 @@ class CudaOps final : public Ops {
                   const Tensor& weights) override;
   Status MoeExperts(const MoeArgs& args) override;
   Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) override;
+  Status Sample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
+                const Tensor& logprobs) override;
 
  private:
   Result<void*> Scratch(size_t bytes);
@@ -35,6 +39,7 @@ class CudaOps final : public Ops {
   CudaBackend* backend_;
   CublasLtGemm* gemm_;
   DeviceBuffer scratch_;
+  std::vector<DeviceBuffer> retired_scratch_;  // outgrown scratch that graphs may still use
 };
 
 }  // namespace tokenfab

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "backend/cuda/common_impl.cuh"
 #include "backend/cuda/moe.cuh"
 
@@ -5,8 +7,6 @@ namespace tokenfab::cuda {
 namespace {
 
 constexpr int kMaxTopK = 32;
-constexpr int kRowsPerBlock = 8;   // one warp per output row
-constexpr int kTokensPerPass = 8;  // tokens whose inputs a block keeps in registers at once
 
 // One warp per token: softmax over experts, then k rounds of warp arg-max (ties to the lower
 // expert id), as torch.topk over the probabilities.
@@ -59,6 +59,7 @@ __global__ void MoeRouteKernel(MoeRouteParams p) {
 struct Scratch {
   int32_t* counts;   // [E]
   int32_t* offsets;  // [E + 1]
+  int32_t* active;   // [E + 1]: ids of experts with tokens, then (at [E]) how many there are
   int32_t* pairs;    // [T * K]: (token * K + slot), grouped by expert
   float* act;        // [T * K, I]: silu(gate) * up of each pair
   float* contrib;    // [T * K, H]: expert output of each pair, unweighted
@@ -73,6 +74,8 @@ Scratch Carve(void* base, int t, int k, int e, int inter) {
   p += Align(sizeof(int32_t) * e);
   s.offsets = reinterpret_cast<int32_t*>(p);
   p += Align(sizeof(int32_t) * (e + 1));
+  s.active = reinterpret_cast<int32_t*>(p);
+  p += Align(sizeof(int32_t) * (e + 1));
   s.pairs = reinterpret_cast<int32_t*>(p);
   p += Align(sizeof(int32_t) * t * k);
   s.act = reinterpret_cast<float*>(p);
@@ -81,8 +84,8 @@ Scratch Carve(void* base, int t, int k, int e, int inter) {
   return s;
 }
 
-// One block: counts per expert, exclusive offsets, then pairs laid out expert by expert in
-// token order (deterministic).
+// One block: counts per expert, exclusive offsets, the list of experts that have tokens, then
+// the pairs laid out expert by expert in pair order (deterministic).
 __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
   const int pairs = p.num_tokens * p.top_k;
   for (int e = threadIdx.x; e < p.num_experts; e += blockDim.x) s.counts[e] = 0;
@@ -93,16 +96,18 @@ __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
   }
   __syncthreads();
   if (threadIdx.x == 0) {
-    int running = 0;
+    int running = 0, active = 0;
     for (int e = 0; e < p.num_experts; ++e) {
       s.offsets[e] = running;
       running += s.counts[e];
+      if (s.counts[e] > 0) s.active[active++] = e;
     }
     s.offsets[p.num_experts] = running;
+    s.active[p.num_experts] = active;
   }
   __syncthreads();
-  // Stable placement: each expert's pairs in increasing pair index.
   for (int e = threadIdx.x; e < p.num_experts; e += blockDim.x) {
+    if (s.counts[e] == 0) continue;
     int next = s.offsets[e];
     for (int i = 0; i < pairs; ++i) {
       if (p.ids[i] == e) s.pairs[next++] = i;
@@ -110,70 +115,139 @@ __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
   }
 }
 
-// Block (expert e, strip of kRowsPerBlock rows of gate and up): for each of e's pairs,
-// act = silu(gate_row . x) * (up_row . x).
+__device__ __forceinline__ void Load8(const __nv_bfloat16* p, float v[8]) {
+  Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+}
+__device__ __forceinline__ void Load8(const float* p, float v[8]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+
+constexpr int kWarps = 4;
+constexpr int kRowsPerWarp = 4;
+constexpr int kTokens = 4;  // tokens of an expert handled per pass over its weight rows
+
+// Block (y-th expert that has tokens, strip of kWarps * kRowsPerWarp intermediate rows): each
+// warp streams 4 gate rows and the matching 4 up rows with 16-byte loads and produces
+// act = silu(gate . x) * (up . x) for up to kTokens of the expert's tokens per pass.
 template <typename XT>
-__global__ void ExpertGateUpKernel(MoeExpertsParams p, Scratch s) {
-  const XT* x = static_cast<const XT*>(p.x);
-  const int e = blockIdx.y;
+__global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsParams p, Scratch s) {
+  if (blockIdx.y >= s.active[p.num_experts]) return;
+  const int e = s.active[blockIdx.y];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int row = blockIdx.x * kRowsPerBlock + warp;
-  if (row >= p.inter) return;
+  const int row0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
+  if (row0 >= p.inter) return;
+  const XT* x = static_cast<const XT*>(p.x);
   const int begin = s.offsets[e], end = s.offsets[e + 1];
-  const __nv_bfloat16* gate_w =
-      p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + row) * p.hidden;
-  const __nv_bfloat16* up_w = gate_w + static_cast<int64_t>(p.inter) * p.hidden;
-  for (int i0 = begin; i0 < end; i0 += kTokensPerPass) {
-    const int n = min(kTokensPerPass, end - i0);
-    float g[kTokensPerPass] = {}, u[kTokensPerPass] = {};
-    for (int c = lane; c < p.hidden; c += 32) {
-      const float gw = ToFloat(gate_w[c]), uw = ToFloat(up_w[c]);
+  const Bf16x8* gate[kRowsPerWarp];
+  const Bf16x8* up[kRowsPerWarp];
 #pragma unroll
-      for (int j = 0; j < kTokensPerPass; ++j) {
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int row = min(row0 + r, p.inter - 1);
+    gate[r] = reinterpret_cast<const Bf16x8*>(
+        p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + row) * p.hidden);
+    up[r] = reinterpret_cast<const Bf16x8*>(
+        p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + p.inter + row) * p.hidden);
+  }
+  const int vecs = p.hidden / 8;
+  for (int i0 = begin; i0 < end; i0 += kTokens) {
+    const int n = min(kTokens, end - i0);
+    int64_t xoff[kTokens];
+#pragma unroll
+    for (int j = 0; j < kTokens; ++j) {
+      xoff[j] = static_cast<int64_t>(s.pairs[i0 + min(j, n - 1)] / p.top_k) * p.hidden;
+    }
+    float g[kRowsPerWarp][kTokens] = {}, u[kRowsPerWarp][kTokens] = {};
+    for (int v = lane; v < vecs; v += 32) {
+      Bf16x8 gw[kRowsPerWarp], uw[kRowsPerWarp];
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        gw[r] = LoadReadOnly(gate[r] + v);
+        uw[r] = LoadReadOnly(up[r] + v);
+      }
+#pragma unroll
+      for (int j = 0; j < kTokens; ++j) {
         if (j < n) {
-          const int token = s.pairs[i0 + j] / p.top_k;
-          const float xv = ToFloat(x[static_cast<int64_t>(token) * p.hidden + c]);
-          g[j] += gw * xv;
-          u[j] += uw * xv;
+          float xf[8];
+          Load8(x + xoff[j] + v * 8, xf);
+#pragma unroll
+          for (int r = 0; r < kRowsPerWarp; ++r) {
+            float gf[8], uf[8];
+            Unpack(gw[r], gf);
+            Unpack(uw[r], uf);
+#pragma unroll
+            for (int c = 0; c < 8; ++c) {
+              g[r][j] += gf[c] * xf[c];
+              u[r][j] += uf[c] * xf[c];
+            }
+          }
         }
       }
     }
 #pragma unroll
-    for (int j = 0; j < kTokensPerPass; ++j) {
-      if (j < n) {
-        const float gs = WarpSum(g[j]), us = WarpSum(u[j]);
-        if (lane == 0) {
-          s.act[static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + row] =
-              gs / (1.0f + __expf(-gs)) * us;
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+#pragma unroll
+      for (int j = 0; j < kTokens; ++j) {
+        if (j < n) {
+          const float gs = WarpSum(g[r][j]), us = WarpSum(u[r][j]);
+          if (lane == 0 && row0 + r < p.inter) {
+            s.act[static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + row0 + r] =
+                gs / (1.0f + __expf(-gs)) * us;
+          }
         }
       }
     }
   }
 }
 
-// Block (expert e, strip of rows of down): contrib[pair][row] = down_row . act[pair].
-__global__ void ExpertDownKernel(MoeExpertsParams p, Scratch s) {
-  const int e = blockIdx.y;
+// Block (y-th expert with tokens, strip of hidden rows): contrib[pair][row] = down_row . act.
+__global__ void __launch_bounds__(kWarps * 32) ExpertDownKernel(MoeExpertsParams p, Scratch s) {
+  if (blockIdx.y >= s.active[p.num_experts]) return;
+  const int e = s.active[blockIdx.y];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int row = blockIdx.x * kRowsPerBlock + warp;
-  if (row >= p.hidden) return;
+  const int row0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
+  if (row0 >= p.hidden) return;
   const int begin = s.offsets[e], end = s.offsets[e + 1];
-  const __nv_bfloat16* w = p.down + (static_cast<int64_t>(e) * p.hidden + row) * p.inter;
-  for (int i0 = begin; i0 < end; i0 += kTokensPerPass) {
-    const int n = min(kTokensPerPass, end - i0);
-    float acc[kTokensPerPass] = {};
-    for (int c = lane; c < p.inter; c += 32) {
-      const float wv = ToFloat(w[c]);
+  const Bf16x8* w[kRowsPerWarp];
 #pragma unroll
-      for (int j = 0; j < kTokensPerPass; ++j) {
-        if (j < n) acc[j] += wv * s.act[static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + c];
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    const int row = min(row0 + r, p.hidden - 1);
+    w[r] = reinterpret_cast<const Bf16x8*>(
+        p.down + (static_cast<int64_t>(e) * p.hidden + row) * p.inter);
+  }
+  const int vecs = p.inter / 8;
+  for (int i0 = begin; i0 < end; i0 += kTokens) {
+    const int n = min(kTokens, end - i0);
+    float acc[kRowsPerWarp][kTokens] = {};
+    for (int v = lane; v < vecs; v += 32) {
+      Bf16x8 wv[kRowsPerWarp];
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) wv[r] = LoadReadOnly(w[r] + v);
+#pragma unroll
+      for (int j = 0; j < kTokens; ++j) {
+        if (j < n) {
+          float af[8];
+          Load8(s.act + static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + v * 8, af);
+#pragma unroll
+          for (int r = 0; r < kRowsPerWarp; ++r) {
+            float wf[8];
+            Unpack(wv[r], wf);
+#pragma unroll
+            for (int c = 0; c < 8; ++c) acc[r][j] += wf[c] * af[c];
+          }
+        }
       }
     }
 #pragma unroll
-    for (int j = 0; j < kTokensPerPass; ++j) {
-      if (j < n) {
-        const float sum = WarpSum(acc[j]);
-        if (lane == 0) s.contrib[static_cast<int64_t>(s.pairs[i0 + j]) * p.hidden + row] = sum;
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+#pragma unroll
+      for (int j = 0; j < kTokens; ++j) {
+        if (j < n) {
+          const float sum = WarpSum(acc[r][j]);
+          if (lane == 0 && row0 + r < p.hidden) {
+            s.contrib[static_cast<int64_t>(s.pairs[i0 + j]) * p.hidden + row0 + r] = sum;
+          }
+        }
       }
     }
   }
@@ -203,23 +277,29 @@ cudaError_t LaunchMoeRoute(const MoeRouteParams& p, cudaStream_t stream) {
 }
 
 size_t MoeScratchBytes(int t, int k, int e, int h, int inter) {
-  return Align(sizeof(int32_t) * e) + Align(sizeof(int32_t) * (e + 1)) +
+  return Align(sizeof(int32_t) * e) + 2 * Align(sizeof(int32_t) * (e + 1)) +
          Align(sizeof(int32_t) * t * k) + Align(sizeof(float) * static_cast<size_t>(t) * k * inter) +
          Align(sizeof(float) * static_cast<size_t>(t) * k * h);
 }
 
+bool MoeSupports(int hidden, int inter) { return hidden % 8 == 0 && inter % 8 == 0; }
+
 cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
+  if (!MoeSupports(p.hidden, p.inter)) return cudaErrorInvalidValue;
   const Scratch s = Carve(p.scratch, p.num_tokens, p.top_k, p.num_experts, p.inter);
   GroupByExpertKernel<<<1, 256, 0, stream>>>(p, s);
-  const dim3 gate_grid((p.inter + kRowsPerBlock - 1) / kRowsPerBlock, p.num_experts);
+  // One grid row per expert that can have tokens; rows past the active count exit at once.
+  const int max_active = std::min(p.num_experts, p.num_tokens * p.top_k);
+  constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
+  const dim3 gate_grid((p.inter + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
   if (p.x_f32) {
-    ExpertGateUpKernel<float><<<gate_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
+    ExpertGateUpKernel<float><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
   } else {
-    ExpertGateUpKernel<__nv_bfloat16><<<gate_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
+    ExpertGateUpKernel<__nv_bfloat16><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
   }
-  const dim3 down_grid((p.hidden + kRowsPerBlock - 1) / kRowsPerBlock, p.num_experts);
-  ExpertDownKernel<<<down_grid, kRowsPerBlock * 32, 0, stream>>>(p, s);
+  const dim3 down_grid((p.hidden + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
+  ExpertDownKernel<<<down_grid, kWarps * 32, 0, stream>>>(p, s);
   CombineKernel<<<p.num_tokens, 256, 0, stream>>>(p, s);
   return cudaGetLastError();
 }

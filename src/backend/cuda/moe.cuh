@@ -3,8 +3,9 @@
 //
 // Expert MLPs run grouped by expert: a small kernel counts the tokens each expert received and
 // lays the (token, slot) pairs out expert by expert; the GEMV kernels then give each block one
-// expert and a strip of output rows, and the block loops over that expert's tokens, so an
-// expert's weights are read once per step however many tokens chose it.
+// expert that has tokens and a strip of output rows (16-byte weight loads, several rows per
+// warp), and the block loops over that expert's tokens a few at a time, so an expert's weights
+// are streamed once per step for a decode batch.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -43,6 +44,9 @@ struct MoeExpertsParams {
   int hidden;
   int inter;
 };
+// True if the kernels handle these widths (both multiples of 8, for 16-byte loads).
+bool MoeSupports(int hidden, int inter);
+
 cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream);
 
 }  // namespace tokenfab::cuda

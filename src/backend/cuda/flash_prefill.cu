@@ -1,0 +1,268 @@
+#include <cfloat>
+
+#include "backend/cuda/common_impl.cuh"
+#include "backend/cuda/flash_prefill.cuh"
+
+namespace tokenfab::cuda {
+namespace {
+
+constexpr int kM = 64;   // query rows per block
+constexpr int kN = 64;   // keys per tile
+constexpr int kThreads = 128;
+
+__device__ __forceinline__ uint32_t SmemAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared; src_bytes 0 fills zeros.
+__device__ __forceinline__ void CpAsync16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddress(dst)),
+               "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void CpAsyncWaitAll() {
+  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::);
+}
+
+__device__ __forceinline__ void LdMatrixX4(uint32_t r[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void LdMatrixX4Trans(uint32_t r[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// c += a * b for a 16x16 bf16 A (row), 16x8 bf16 B (col), 16x8 f32 C.
+__device__ __forceinline__ void Mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// Tiles are [rows][D] bf16 with 16-byte chunks XOR-swizzled by row, so that the 8 rows one
+// ldmatrix reads sit in 8 different bank groups.
+template <int D>
+__device__ __forceinline__ int SwizzledOffset(int row, int chunk) {
+  return row * D + ((chunk ^ (row & 7)) << 3);
+}
+
+template <int D>
+__device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloat16* cache,
+                                           const int32_t* table, int kv0, int kv_hi, int g,
+                                           const AttentionParams& p) {
+  constexpr int kChunks = D / 8;
+  const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * D;
+  for (int idx = threadIdx.x; idx < kN * kChunks; idx += kThreads) {
+    const int r = idx / kChunks, c = idx % kChunks;
+    const int kpos = kv0 + r;
+    const __nv_bfloat16* src = cache;
+    int bytes = 0;
+    if (kpos < kv_hi) {
+      const int32_t block = table[kpos / p.block_size];
+      if (block >= 0 && block < p.num_blocks) {
+        src = cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) *
+                          head_stride + static_cast<int64_t>(g) * D + c * 8;
+        bytes = 16;
+      }
+    }
+    CpAsync16(tile + SwizzledOffset<D>(r, c), src, bytes);
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p) {
+  constexpr int kChunks = D / 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  __nv_bfloat16* k_s = q_s + kM * D;
+  __nv_bfloat16* v_s = k_s + kN * D;
+
+  const int seq = blockIdx.z, h = blockIdx.y, m0 = blockIdx.x * kM;
+  const int group = p.num_q_heads / p.num_kv_heads, g = h / group;
+  const int q_begin = p.query_start[seq];
+  const int q_len = p.query_start[seq + 1] - q_begin;
+  if (m0 >= q_len) return;
+  const int rows_here = min(kM, q_len - m0);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+
+  const int first_pos = p.positions[q_begin + m0];
+  const int last_pos = p.positions[q_begin + m0 + rows_here - 1];
+  const int kv_hi = last_pos + 1;
+  const int kv_lo = p.sliding_window > 0 ? max(0, first_pos - p.sliding_window + 1) : 0;
+
+  // Q tile.
+  for (int idx = tid; idx < kM * kChunks; idx += kThreads) {
+    const int r = idx / kChunks, c = idx % kChunks;
+    const bool valid = r < rows_here;
+    const __nv_bfloat16* src =
+        valid ? p.q + (static_cast<int64_t>(q_begin + m0 + r) * p.num_q_heads + h) * D + c * 8
+              : p.q;
+    CpAsync16(q_s + SwizzledOffset<D>(r, c), src, valid ? 16 : 0);
+  }
+  CpAsyncWaitAll();
+  __syncthreads();
+  uint32_t qf[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const int mat = lane >> 3;
+    const int row = warp * 16 + (lane & 7) + 8 * (mat & 1);
+    const int chunk = 2 * kk + (mat >> 1);
+    LdMatrixX4(qf[kk], SmemAddress(q_s + SwizzledOffset<D>(row, chunk)));
+  }
+
+  // This thread's two query rows (fragment rows lane/4 and lane/4 + 8 of its warp's 16).
+  const int row_a = warp * 16 + (lane >> 2), row_b = row_a + 8;
+  const bool valid_a = row_a < rows_here, valid_b = row_b < rows_here;
+  const int pos_a = valid_a ? p.positions[q_begin + m0 + row_a] : -1;
+  const int pos_b = valid_b ? p.positions[q_begin + m0 + row_b] : -1;
+  const float scale_log2 = p.scale * 1.4426950408889634f;  // softmax in base 2
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+  float m_a = -FLT_MAX, m_b = -FLT_MAX, l_a = 0.0f, l_b = 0.0f;
+
+  for (int kv0 = kv_lo; kv0 < kv_hi; kv0 += kN) {
+    LoadKvTile<D>(k_s, p.k_cache, table, kv0, kv_hi, g, p);
+    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
+    CpAsyncWaitAll();
+    __syncthreads();
+
+    float s[kN / 8][4];
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int nn = 0; nn < kN / 16; ++nn) {
+        const int mat = lane >> 3;
+        const int row = nn * 16 + (lane & 7) + 8 * (mat >> 1);
+        const int chunk = 2 * kk + (mat & 1);
+        uint32_t b[4];
+        LdMatrixX4(b, SmemAddress(k_s + SwizzledOffset<D>(row, chunk)));
+        Mma(s[2 * nn], qf[kk], b[0], b[1]);
+        Mma(s[2 * nn + 1], qf[kk], b[2], b[3]);
+      }
+    }
+    // Mask and scale; row maxima over this tile.
+    float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kv0 + j * 8 + (lane & 3) * 2 + (e & 1);
+        const int pos = e < 2 ? pos_a : pos_b;
+        const bool ok = key < kv_hi && key <= pos &&
+                        (p.sliding_window == 0 || key > pos - p.sliding_window);
+        s[j][e] = ok ? s[j][e] * scale_log2 : -FLT_MAX;
+      }
+      mx_a = fmaxf(mx_a, fmaxf(s[j][0], s[j][1]));
+      mx_b = fmaxf(mx_b, fmaxf(s[j][2], s[j][3]));
+    }
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+      mx_a = fmaxf(mx_a, __shfl_xor_sync(kFullMask, mx_a, off));
+      mx_b = fmaxf(mx_b, __shfl_xor_sync(kFullMask, mx_b, off));
+    }
+    const float new_a = fmaxf(m_a, mx_a), new_b = fmaxf(m_b, mx_b);
+    // Rows with nothing visible yet keep max -FLT_MAX: their p are exactly 0.
+    const float alpha_a = exp2f(m_a - new_a), alpha_b = exp2f(m_b - new_b);
+    m_a = new_a;
+    m_b = new_b;
+    float sum_a = 0.0f, sum_b = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kN / 8; ++j) {
+      s[j][0] = s[j][0] == -FLT_MAX ? 0.0f : exp2f(s[j][0] - new_a);
+      s[j][1] = s[j][1] == -FLT_MAX ? 0.0f : exp2f(s[j][1] - new_a);
+      s[j][2] = s[j][2] == -FLT_MAX ? 0.0f : exp2f(s[j][2] - new_b);
+      s[j][3] = s[j][3] == -FLT_MAX ? 0.0f : exp2f(s[j][3] - new_b);
+      sum_a += s[j][0] + s[j][1];
+      sum_b += s[j][2] + s[j][3];
+    }
+    l_a = l_a * alpha_a + sum_a;
+    l_b = l_b * alpha_b + sum_b;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      o[j][0] *= alpha_a;
+      o[j][1] *= alpha_a;
+      o[j][2] *= alpha_b;
+      o[j][3] *= alpha_b;
+    }
+    // O += P V, P taken from the score accumulators as bf16 A fragments.
+#pragma unroll
+    for (int kk = 0; kk < kN / 16; ++kk) {
+      const uint32_t a[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
+                             PackBf16(s[2 * kk][2], s[2 * kk][3]),
+                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int nn = 0; nn < D / 16; ++nn) {
+        const int mat = lane >> 3;
+        const int row = kk * 16 + (lane & 7) + 8 * (mat & 1);
+        const int chunk = 2 * nn + (mat >> 1);
+        uint32_t b[4];
+        LdMatrixX4Trans(b, SmemAddress(v_s + SwizzledOffset<D>(row, chunk)));
+        Mma(o[2 * nn], a, b[0], b[1]);
+        Mma(o[2 * nn + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // the next tile overwrites k_s / v_s
+  }
+
+#pragma unroll
+  for (int off = 1; off <= 2; off <<= 1) {
+    l_a += __shfl_xor_sync(kFullMask, l_a, off);
+    l_b += __shfl_xor_sync(kFullMask, l_b, off);
+  }
+  const float inv_a = l_a > 0.0f ? 1.0f / l_a : 0.0f, inv_b = l_b > 0.0f ? 1.0f / l_b : 0.0f;
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    const int col = j * 8 + (lane & 3) * 2;
+    if (valid_a) {
+      __nv_bfloat16* dst =
+          p.out + (static_cast<int64_t>(q_begin + m0 + row_a) * p.num_q_heads + h) * D + col;
+      *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(o[j][0] * inv_a, o[j][1] * inv_a);
+    }
+    if (valid_b) {
+      __nv_bfloat16* dst =
+          p.out + (static_cast<int64_t>(q_begin + m0 + row_b) * p.num_q_heads + h) * D + col;
+      *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(o[j][2] * inv_b, o[j][3] * inv_b);
+    }
+  }
+}
+
+template <int D>
+cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
+  const size_t smem = sizeof(__nv_bfloat16) * (kM + 2 * kN) * D;
+  cudaFuncSetAttribute(FlashPrefillKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(smem));
+  const dim3 grid((max_query_len + kM - 1) / kM, p.num_q_heads, p.num_seqs);
+  FlashPrefillKernel<D><<<grid, kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool FlashPrefillSupports(const AttentionParams& p) {
+  return (p.head_dim == 64 || p.head_dim == 128) && Aligned16(p.q) && Aligned16(p.k_cache) &&
+         Aligned16(p.v_cache) && Aligned16(p.out);
+}
+
+cudaError_t LaunchFlashPrefill(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
+  if (p.num_tokens == 0) return cudaSuccess;
+  if (p.head_dim == 64) return Launch<64>(p, max_query_len, stream);
+  if (p.head_dim == 128) return Launch<128>(p, max_query_len, stream);
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace tokenfab::cuda
