@@ -1,7 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
-#include <deque>
+#include <chrono>
 #include <random>
 
 #include "backend/backend_registry.h"
@@ -12,21 +12,60 @@
 namespace tokenfab {
 
 struct Engine::Sequence {
-  size_t index = 0;             // position in the request list
-  const GenerationRequest* request = nullptr;
+  SchedSeq sched;               // id, order keys and token counts, as the scheduler sees them
+  EngineRequest request;
+  OutputCallback on_output;
   std::vector<int32_t> tokens;  // prompt, then generated tokens
   int32_t prompt_len = 0;
-  int32_t num_cached = 0;       // tokens whose K/V is in the cache
-  std::vector<BlockId> blocks;
+  std::vector<BlockId> blocks;  // KV of tokens [0, sched.num_computed), and room to grow
+  std::vector<BlockHash> hashes;  // the block-hash chain of tokens' full blocks
+  size_t num_registered = 0;    // blocks [0, num_registered) are offered to the prefix cache
   uint64_t seed = 0;
-  GenerationResult result;
-  bool finished = false;
+  int32_t num_generated = 0;
+  std::vector<SampledToken> pending;  // generated since the last output
+  int32_t cached_prompt_tokens = -1;  // prefix-cache hit on first admission; -1 before
+  bool pinned = false;
 
-  int32_t num_uncached() const { return static_cast<int32_t>(tokens.size()) - num_cached; }
   std::span<const int32_t> prompt() const { return {tokens.data(), size_t(prompt_len)}; }
   std::span<const int32_t> output() const {
     return {tokens.data() + prompt_len, tokens.size() - prompt_len};
   }
+};
+
+// The scheduler's KvBudget over this engine's block pool and prefix cache.
+class Engine::Kv : public KvBudget {
+ public:
+  explicit Kv(Engine* engine) : e_(engine) {}
+
+  int32_t AcquirePrefix(const SchedSeq& s) override {
+    Sequence& q = Seq(s);
+    CHECK(q.blocks.empty());
+    if (!e_->config_.enable_prefix_caching) return 0;
+    const int32_t bs = e_->config_.block_size;
+    e_->hasher_->ExtendChain(q.tokens, bs, q.request.cache_salt, &q.hashes);
+    // The last token is always computed: its logits give the next token.
+    const size_t usable = std::min(q.hashes.size(), (q.tokens.size() - 1) / bs);
+    q.blocks = e_->prefix_cache_->Acquire(std::span(q.hashes).first(usable));
+    q.num_registered = q.blocks.size();
+    const int32_t hit = static_cast<int32_t>(q.blocks.size()) * bs;
+    e_->stats_.prefix_query_tokens += static_cast<int64_t>(q.tokens.size());
+    e_->stats_.prefix_hit_tokens += hit;
+    return hit;
+  }
+
+  bool Reserve(const SchedSeq& s, int32_t num_tokens) override {
+    return EnsureBlocks(*e_->block_pool_, e_->config_.block_size, num_tokens, &Seq(s).blocks).ok();
+  }
+
+  void Release(const SchedSeq& s) override {
+    Sequence& q = Seq(s);
+    ReleaseBlocks(*e_->block_pool_, &q.blocks);
+    q.num_registered = 0;
+  }
+
+ private:
+  Sequence& Seq(const SchedSeq& s) { return *e_->seqs_.at(s.id); }
+  Engine* e_;
 };
 
 Status EngineConfig::Validate() const {
@@ -39,12 +78,15 @@ Status EngineConfig::Validate() const {
   return Status::Ok();
 }
 
+Engine::Engine() = default;
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& config) {
   TF_RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<Engine> engine(new Engine);
   engine->config_ = config;
+  engine->sched_config_.max_batch_tokens = config.max_batch_tokens;
+  engine->sched_config_.max_seqs = config.max_seqs;
   TF_ASSIGN_OR_RETURN(ModelConfig model_config, LoadModelConfig(config.model_dir));
   BackendOptions options;
   options.num_threads = config.num_threads;
@@ -84,6 +126,12 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& config) {
   }
   TF_ASSIGN_OR_RETURN(engine->kv_cache_, KvCache::Create(backend, layout));
   engine->block_pool_ = std::make_unique<BlockPool>(layout.num_blocks);
+  engine->prefix_cache_ = std::make_unique<PrefixCache>(engine->block_pool_.get(),
+                                                        config.block_size, &engine->kv_events_);
+  engine->hasher_ = std::make_unique<BlockHasher>(
+      config.block_hash_key.value_or(BlockHasher::RandomKey()),
+      config.model_id.empty() ? config.model_dir : config.model_id);
+  engine->kv_ = std::make_unique<Kv>(engine.get());
   TF_RETURN_IF_ERROR(engine->model_->Reserve(config.max_batch_tokens, config.max_seqs));
   return engine;
 }
@@ -114,7 +162,6 @@ Result<ScoreResult> Engine::Score(std::span<const int32_t> tokens) {
                                   std::to_string(bs) + ")");
   }
   ScoreResult result;
-  std::vector<float> logits;
   const int64_t vocab = model_config().vocab_size;
   // All rows want logits; cap the chunk so the logits buffer stays modest.
   const int32_t chunk = std::min(config_.max_batch_tokens, 256);
@@ -122,9 +169,9 @@ Result<ScoreResult> Engine::Score(std::span<const int32_t> tokens) {
     const int32_t len = std::min(chunk, n - start);
     SequenceChunk c{tokens.subspan(start, len), start, blocks, LogitRows::kAll};
     const ForwardBatch batch = BuildForwardBatch({&c, 1}, bs);
-    status = model_->Forward(batch, kv_cache_->tensors(), &logits);
+    status = model_->Forward(batch, kv_cache_->tensors(), &logits_);
     for (int32_t i = 0; i < len && status.ok(); ++i) {
-      const std::span<const float> row(logits.data() + i * vocab, vocab);
+      const std::span<const float> row(logits_.data() + i * vocab, vocab);
       result.argmax.push_back(
           static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin()));
       if (start + i + 1 < n) {
@@ -138,131 +185,242 @@ Result<ScoreResult> Engine::Score(std::span<const int32_t> tokens) {
   return result;
 }
 
+int64_t Engine::max_sequence_tokens() const {
+  int64_t n = static_cast<int64_t>(block_pool_->num_blocks() - prefix_cache_->num_pinned()) *
+              config_.block_size;
+  if (model_config().max_position_embeddings > 0) {
+    n = std::min(n, model_config().max_position_embeddings);
+  }
+  return n;
+}
+
+Status Engine::CheckRequest(const EngineRequest& r) const {
+  TF_RETURN_IF_ERROR(CheckTokens(r.prompt).WithContext("prompt"));
+  TF_RETURN_IF_ERROR(r.sampling.Validate().WithContext("sampling"));
+  TF_RETURN_IF_ERROR(r.stop.Validate().WithContext("stop"));
+  const int64_t capacity =
+      static_cast<int64_t>(block_pool_->num_blocks() - prefix_cache_->num_pinned()) *
+      config_.block_size;
+  if (static_cast<int64_t>(r.prompt.size()) + r.stop.max_tokens > capacity) {
+    return ResourceExhaustedError("prompt plus max_tokens (" +
+                                  std::to_string(r.prompt.size() + r.stop.max_tokens) +
+                                  ") exceeds the KV cache (" + std::to_string(capacity) +
+                                  " tokens)");
+  }
+  return Status::Ok();
+}
+
+Status Engine::AddRequest(int64_t id, EngineRequest request, OutputCallback on_output) {
+  CHECK(seqs_.count(id) == 0) << "request id " << id << " is in use";
+  TF_RETURN_IF_ERROR(CheckRequest(request));
+  auto s = std::make_unique<Sequence>();
+  s->sched.id = id;
+  s->sched.priority = request.priority;
+  s->sched.arrival = next_arrival_++;
+  s->tokens = request.prompt;
+  s->prompt_len = static_cast<int32_t>(request.prompt.size());
+  s->sched.num_tokens = s->prompt_len;
+  if (request.sampling.seed.has_value()) {
+    s->seed = *request.sampling.seed;
+  } else {
+    std::random_device entropy;
+    s->seed = static_cast<uint64_t>(entropy()) << 32 | entropy();
+  }
+  s->request = std::move(request);
+  s->on_output = std::move(on_output);
+  waiting_.push_back(&s->sched);
+  seqs_[id] = std::move(s);
+  return Status::Ok();
+}
+
+int64_t Engine::waiting_prefill_tokens() const {
+  int64_t n = 0;
+  for (const SchedSeq* s : waiting_) n += s->num_uncomputed();
+  return n;
+}
+
+void Engine::Finish(Sequence* s, FinishReason reason, Status status) {
+  for (std::vector<SchedSeq*>* list : {&running_, &waiting_}) {
+    const auto it = std::find(list->begin(), list->end(), &s->sched);
+    if (it != list->end()) list->erase(it);
+  }
+  ReleaseBlocks(*block_pool_, &s->blocks);
+  RequestOutput out;
+  out.id = s->sched.id;
+  out.tokens = std::move(s->pending);
+  out.finished = true;
+  out.finish_reason = reason;
+  out.status = std::move(status);
+  out.prompt_tokens = s->prompt_len;
+  out.cached_prompt_tokens = std::max(0, s->cached_prompt_tokens);
+  OutputCallback callback = std::move(s->on_output);
+  seqs_.erase(s->sched.id);  // s is gone
+  callback(std::move(out));
+}
+
+void Engine::Deliver(Sequence* s) {
+  if (s->pending.empty()) return;
+  RequestOutput out;
+  out.id = s->sched.id;
+  out.tokens = std::move(s->pending);
+  s->pending.clear();
+  out.prompt_tokens = s->prompt_len;
+  out.cached_prompt_tokens = std::max(0, s->cached_prompt_tokens);
+  s->on_output(std::move(out));
+}
+
+void Engine::AbortRequest(int64_t id) {
+  const auto it = seqs_.find(id);
+  if (it == seqs_.end()) return;
+  Finish(it->second.get(), FinishReason::kCancelled, Status::Ok());
+}
+
+void Engine::AbortAll(const Status& status) {
+  while (!seqs_.empty()) Finish(seqs_.begin()->second.get(), FinishReason::kCancelled, status);
+}
+
+void Engine::RegisterComputedBlocks(Sequence* s) {
+  if (!config_.enable_prefix_caching) return;
+  const int32_t bs = config_.block_size;
+  const size_t full = static_cast<size_t>(s->sched.num_computed / bs);
+  if (full <= s->num_registered) return;
+  hasher_->ExtendChain(std::span(s->tokens).first(full * bs), bs, s->request.cache_salt,
+                       &s->hashes);
+  prefix_cache_->Insert(std::span(s->hashes).first(full), s->blocks, s->num_registered, s->tokens,
+                        s->request.cache_salt);
+  s->num_registered = full;
+  if (s->request.pin_prefix && !s->pinned && s->sched.num_computed >= s->prompt_len) {
+    s->pinned = true;
+    const size_t prompt_blocks = static_cast<size_t>(s->prompt_len / bs);
+    const Status pinned = prefix_cache_->Pin(std::span(s->hashes).first(prompt_blocks));
+    if (!pinned.ok()) LOG(WARNING) << "request " << s->sched.id << ": " << pinned.message();
+    else LOG(INFO) << "pinned a prefix of " << prompt_blocks * bs << " tokens";
+  }
+}
+
+void Engine::AcceptToken(Sequence* s, SampledToken sampled) {
+  const int32_t token = sampled.token;
+  s->pending.push_back(std::move(sampled));
+  s->tokens.push_back(token);
+  ++s->sched.num_tokens;
+  ++s->num_generated;
+  ++stats_.generated_tokens;
+  const StopConditions& stop = s->request.stop;
+  const std::vector<int64_t>& eos = model_config().eos_token_ids;
+  const bool is_eos = !stop.ignore_eos && std::find(eos.begin(), eos.end(), token) != eos.end();
+  const bool is_stop = std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(), token) !=
+                       stop.stop_token_ids.end();
+  if (is_eos || is_stop) {
+    Finish(s, FinishReason::kStop, Status::Ok());
+  } else if (s->num_generated >= stop.max_tokens ||
+             static_cast<int64_t>(s->tokens.size()) >= max_sequence_tokens()) {
+    Finish(s, FinishReason::kLength, Status::Ok());
+  } else {
+    Deliver(s);
+  }
+}
+
+void Engine::SampleRows(std::span<Sequence* const> seqs, std::span<const float> logits) {
+  const int64_t vocab = model_config().vocab_size;
+  for (size_t row = 0; row < seqs.size(); ++row) {
+    Sequence* s = seqs[row];
+    const std::span<const float> row_logits = logits.subspan(row * vocab, vocab);
+    SampledToken sampled = sampler_.Sample(row_logits, s->request.sampling, s->prompt(),
+                                           s->output(), s->seed, s->num_generated);
+    AcceptToken(s, std::move(sampled));  // may finish s
+  }
+}
+
+Status Engine::Step() {
+  const auto start = std::chrono::steady_clock::now();
+  const StepPlan plan = ScheduleStep(sched_config_, &running_, &waiting_, kv_.get());
+  for (const SchedSeq* p : plan.preempted) {
+    ++stats_.preemptions;
+    LOG(INFO) << "preempted request " << p->id << " (KV cache full: " << block_pool_->num_free()
+              << " of " << block_pool_->num_blocks() << " blocks free, " << running_.size()
+              << " running); it will be recomputed";
+  }
+  for (const SchedSeq* a : plan.admitted) {
+    Sequence& q = *seqs_.at(a->id);
+    if (q.cached_prompt_tokens < 0) q.cached_prompt_tokens = std::min(a->num_computed, q.prompt_len);
+  }
+  if (plan.empty()) {
+    if (running_.empty() && !waiting_.empty()) {
+      // Not even the head of the queue fits alone (pinned blocks took the room): fail it
+      // rather than spin.
+      Finish(seqs_.at(waiting_.front()->id).get(), FinishReason::kLength,
+             ResourceExhaustedError("the request does not fit in the KV cache next to the "
+                                    "pinned prefixes"));
+    }
+    return Status::Ok();
+  }
+
+  const int32_t bs = config_.block_size;
+  std::vector<SequenceChunk> chunks;
+  std::vector<Sequence*> scheduled;
+  chunks.reserve(plan.chunks.size());
+  for (const ScheduledChunk& c : plan.chunks) {
+    Sequence* s = seqs_.at(c.seq->id).get();
+    const int32_t done = s->sched.num_computed;
+    const bool completes = done + c.num_tokens == static_cast<int32_t>(s->tokens.size());
+    chunks.push_back({std::span<const int32_t>(s->tokens).subspan(done, c.num_tokens), done,
+                      s->blocks, completes ? LogitRows::kLast : LogitRows::kNone});
+    scheduled.push_back(s);
+  }
+  const ForwardBatch batch = BuildForwardBatch(chunks, bs);
+  TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), &logits_));
+  ++stats_.steps;
+
+  std::vector<Sequence*> sampled;
+  for (size_t i = 0; i < scheduled.size(); ++i) {
+    Sequence* s = scheduled[i];
+    const int32_t n = static_cast<int32_t>(chunks[i].tokens.size());
+    if (s->sched.num_computed < s->prompt_len) {
+      stats_.prompt_tokens += std::min(n, s->prompt_len - s->sched.num_computed);
+    }
+    s->sched.num_computed += n;
+    RegisterComputedBlocks(s);
+    if (chunks[i].logits != LogitRows::kNone) sampled.push_back(s);
+  }
+  SampleRows(sampled, logits_);
+  stats_.busy_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return Status::Ok();
+}
+
 Result<std::vector<GenerationResult>> Engine::Generate(
     const std::vector<GenerationRequest>& requests) {
-  const int32_t bs = config_.block_size;
-  const int64_t capacity_tokens = static_cast<int64_t>(block_pool_->num_blocks()) * bs;
-  std::vector<Sequence> seqs(requests.size());
-  std::random_device entropy;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const GenerationRequest& r = requests[i];
-    const std::string which = "request " + std::to_string(i) + ": ";
-    TF_RETURN_IF_ERROR(CheckTokens(r.prompt).WithContext(which + "prompt"));
-    TF_RETURN_IF_ERROR(r.sampling.Validate().WithContext(which + "sampling"));
-    TF_RETURN_IF_ERROR(r.stop.Validate().WithContext(which + "stop"));
-    if (static_cast<int64_t>(r.prompt.size()) + r.stop.max_tokens > capacity_tokens) {
-      return ResourceExhaustedError(which + "prompt plus max_tokens (" +
-                                    std::to_string(r.prompt.size() + r.stop.max_tokens) +
-                                    ") exceeds the KV cache (" + std::to_string(capacity_tokens) +
-                                    " tokens)");
-    }
-    Sequence& s = seqs[i];
-    s.index = i;
-    s.request = &r;
-    s.tokens = r.prompt;
-    s.prompt_len = static_cast<int32_t>(r.prompt.size());
-    s.seed = r.sampling.seed.has_value() ? *r.sampling.seed
-                                         : (static_cast<uint64_t>(entropy()) << 32 | entropy());
-  }
-
-  std::deque<Sequence*> waiting;
-  for (Sequence& s : seqs) waiting.push_back(&s);
-  std::vector<Sequence*> running;
-  const std::vector<int64_t>& eos = model_config().eos_token_ids;
-  std::vector<float> logits;
-
-  auto preempt = [&](Sequence* victim) {
-    ReleaseBlocks(*block_pool_, &victim->blocks);
-    victim->num_cached = 0;  // recompute: its tokens (prompt + output so far) are prefilled again
-    running.erase(std::find(running.begin(), running.end(), victim));
-    waiting.push_front(victim);
-    ++stats_.preemptions;
-    LOG(INFO) << "preempted sequence " << victim->index << " (KV cache full, "
-              << block_pool_->num_free() << " blocks free); it will be recomputed";
+  CHECK(!HasWork()) << "Generate while online requests are in flight";
+  auto engine_request = [&](size_t i) {
+    EngineRequest r;
+    r.prompt = requests[i].prompt;
+    r.sampling = requests[i].sampling;
+    r.stop = requests[i].stop;
+    return r;
   };
-
-  while (!running.empty() || !waiting.empty()) {
-    std::vector<Sequence*> scheduled;
-    std::vector<SequenceChunk> chunks;
-    int32_t budget = config_.max_batch_tokens;
-    // Running sequences first (decodes and unfinished prefills), oldest first; the newest one
-    // is preempted when an older one cannot grow.
-    for (size_t i = 0; i < running.size() && budget > 0;) {
-      Sequence* s = running[i];
-      const int32_t n = std::min(s->num_uncached(), budget);
-      if (!EnsureBlocks(*block_pool_, bs, s->num_cached + n, &s->blocks).ok()) {
-        Sequence* victim = running.back();
-        if (victim == s && i == 0) {
-          return InternalError("KV cache cannot hold a single sequence");  // excluded above
-        }
-        preempt(victim);
-        if (victim == s) break;
-        continue;  // retry this sequence with the victim's blocks free
+  for (size_t i = 0; i < requests.size(); ++i) {
+    TF_RETURN_IF_ERROR(CheckRequest(engine_request(i)).WithContext("request " + std::to_string(i)));
+  }
+  std::vector<GenerationResult> results(requests.size());
+  Status failure;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto collect = [&results, &failure, i](RequestOutput&& out) {
+      for (SampledToken& t : out.tokens) results[i].tokens.push_back(std::move(t));
+      if (out.finished) results[i].finish_reason = out.finish_reason;
+      if (!out.status.ok() && failure.ok()) {
+        failure = out.status.WithContext("request " + std::to_string(i));
       }
-      scheduled.push_back(s);
-      budget -= n;
-      ++i;
-    }
-    while (budget > 0 && !waiting.empty() &&
-           static_cast<int32_t>(running.size()) < config_.max_seqs) {
-      Sequence* s = waiting.front();
-      const int32_t n = std::min(s->num_uncached(), budget);
-      if (!EnsureBlocks(*block_pool_, bs, s->num_cached + n, &s->blocks).ok()) break;
-      waiting.pop_front();
-      running.push_back(s);
-      scheduled.push_back(s);
-      budget -= n;
-    }
-    if (scheduled.empty()) return InternalError("scheduler made no progress");
-
-    budget = config_.max_batch_tokens;
-    for (Sequence* s : scheduled) {
-      const int32_t n = std::min(s->num_uncached(), budget);
-      budget -= n;
-      const bool completes = s->num_cached + n == static_cast<int32_t>(s->tokens.size());
-      chunks.push_back({std::span<const int32_t>(s->tokens).subspan(s->num_cached, n),
-                        s->num_cached, s->blocks, completes ? LogitRows::kLast : LogitRows::kNone});
-    }
-    const ForwardBatch batch = BuildForwardBatch(chunks, bs);
-    TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), &logits));
-    ++stats_.steps;
-
-    const int64_t vocab = model_config().vocab_size;
-    size_t row = 0;
-    for (size_t i = 0; i < scheduled.size(); ++i) {
-      Sequence* s = scheduled[i];
-      const int32_t n = static_cast<int32_t>(chunks[i].tokens.size());
-      if (s->num_cached < s->prompt_len) stats_.prompt_tokens += std::min(n, s->prompt_len - s->num_cached);
-      s->num_cached += n;
-      if (chunks[i].logits == LogitRows::kNone) continue;
-      const std::span<const float> row_logits(logits.data() + row++ * vocab, vocab);
-      const uint64_t step = s->result.tokens.size();
-      SampledToken sampled =
-          sampler_.Sample(row_logits, s->request->sampling, s->prompt(), s->output(), s->seed, step);
-      const int32_t token = sampled.token;
-      s->result.tokens.push_back(std::move(sampled));
-      s->tokens.push_back(token);
-      ++stats_.generated_tokens;
-      const StopConditions& stop = s->request->stop;
-      const bool is_eos = !stop.ignore_eos && std::find(eos.begin(), eos.end(), token) != eos.end();
-      const bool is_stop = std::find(stop.stop_token_ids.begin(), stop.stop_token_ids.end(),
-                                     token) != stop.stop_token_ids.end();
-      if (is_eos || is_stop) {
-        s->finished = true;
-        s->result.finish_reason = FinishReason::kStop;
-      } else if (static_cast<int32_t>(s->result.tokens.size()) >= stop.max_tokens) {
-        s->finished = true;
-        s->result.finish_reason = FinishReason::kLength;
-      }
-      if (s->finished) {
-        ReleaseBlocks(*block_pool_, &s->blocks);
-        running.erase(std::find(running.begin(), running.end(), s));
-      }
+    };
+    TF_RETURN_IF_ERROR(AddRequest(static_cast<int64_t>(i), engine_request(i), collect));
+  }
+  while (HasWork()) {
+    const Status status = Step();
+    if (!status.ok()) {
+      AbortAll(status);
+      return status;
     }
   }
-  std::vector<GenerationResult> results;
-  results.reserve(seqs.size());
-  for (Sequence& s : seqs) results.push_back(std::move(s.result));
+  TF_RETURN_IF_ERROR(failure);
   return results;
 }
 

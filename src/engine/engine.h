@@ -1,23 +1,32 @@
-// Engine: one model on one backend with its paged KV cache, and the step loop that runs
-// requests through it — each step a token budget filled with decode tokens first and prefill
-// chunks after, KV blocks allocated as sequences grow, recompute-preemption when the cache is
-// full.
+// Engine: one model on one backend with its paged KV cache and prefix cache, and the step
+// loop that runs requests through it — each step schedule (sched/ScheduleStep: a token budget,
+// decodes first, prefill chunks after, recompute-preemption under KV pressure) -> build batch
+// -> forward -> sample -> stream out.
 //
-// This is the offline (batch) interface used by the CLI and benchmarks: Score and Generate
-// run to completion. Thread-safety: one thread uses an Engine at a time.
+// Two ways to drive it, one loop underneath:
+//  - offline: Score and Generate run to completion on the caller's thread (CLI, benchmarks);
+//  - online: AddRequest / AbortRequest / Step, called by AsyncEngine's owner thread, which is
+//    how the server uses it (engine/async_engine.h).
+// Thread-safety: one thread uses an Engine at a time.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "backend/backend.h"
+#include "engine/request.h"
 #include "engine/sampler.h"
 #include "kv/block_pool.h"
 #include "kv/kv_cache.h"
+#include "kv/kv_events.h"
+#include "kv/prefix_cache.h"
 #include "model/causal_lm.h"
+#include "sched/scheduler.h"
 
 namespace tokenfab {
 
@@ -33,6 +42,9 @@ struct EngineConfig {
                                    // keeping 2 GiB free (1 GiB at most on the CPU)
   int32_t max_batch_tokens = 2048; // per-step token budget (prefill is chunked to fit)
   int32_t max_seqs = 256;          // sequences running at once
+  bool enable_prefix_caching = true;
+  std::string model_id;            // names the model in block hashes; "" = model_dir
+  std::optional<SipKey> block_hash_key;  // the deployment's secret; unset = random per process
 
   Status Validate() const;
 };
@@ -48,8 +60,6 @@ struct GenerationRequest {
   StopConditions stop;
 };
 
-enum class FinishReason { kLength, kStop };
-
 struct GenerationResult {
   std::vector<SampledToken> tokens;
   FinishReason finish_reason = FinishReason::kLength;
@@ -60,6 +70,9 @@ struct EngineStats {
   int64_t preemptions = 0;
   int64_t prompt_tokens = 0;     // tokens prefilled (recomputed ones included)
   int64_t generated_tokens = 0;
+  int64_t prefix_query_tokens = 0;  // prompt tokens looked up in the prefix cache
+  int64_t prefix_hit_tokens = 0;    // ... and found there
+  double busy_seconds = 0;          // time spent in steps
 };
 
 class Engine {
@@ -77,23 +90,65 @@ class Engine {
   // Runs every request to completion; results in request order.
   Result<std::vector<GenerationResult>> Generate(const std::vector<GenerationRequest>& requests);
 
+  // --- The online interface (one owner thread). ---
+  // The longest sequence (prompt plus output) the engine can hold: the KV cache's capacity
+  // less pinned blocks, and the model's position limit.
+  int64_t max_sequence_tokens() const;
+  // Checks and queues a request under a caller-chosen unique id; outputs go to `on_output`.
+  // InvalidArgument for bad tokens or parameters, ResourceExhausted if it can never fit.
+  Status AddRequest(int64_t id, EngineRequest request, OutputCallback on_output);
+  // Ends a request now (its KV freed at once); its callback gets a kCancelled output. Unknown
+  // or finished ids are ignored.
+  void AbortRequest(int64_t id);
+  // Fails every request with `status` (after a step error, or at shutdown).
+  void AbortAll(const Status& status);
+  bool HasWork() const { return !running_.empty() || !waiting_.empty(); }
+  int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
+  int32_t num_waiting() const { return static_cast<int32_t>(waiting_.size()); }
+  int64_t waiting_prefill_tokens() const;
+  // One step: schedule, forward, sample, deliver outputs. An error here is the engine's
+  // (backend failure); requests' own errors go to their callbacks.
+  Status Step();
+
   // The parts, for benchmarks and tests that drive the forward pass directly.
   CausalLm& model() { return *model_; }
   KvCache& kv_cache() { return *kv_cache_; }
   BlockPool& block_pool() { return *block_pool_; }
+  PrefixCache& prefix_cache() { return *prefix_cache_; }
+  KvEventLog& kv_events() { return kv_events_; }
 
  private:
   struct Sequence;
-  Engine() = default;
+  class Kv;
+  Engine();
   Status CheckTokens(std::span<const int32_t> tokens) const;
+  Status CheckRequest(const EngineRequest& request) const;
+  // Samples the next token of every sequence that has a logits row: the one place that turns
+  // logits into tokens.
+  void SampleRows(std::span<Sequence* const> seqs, std::span<const float> logits);
+  // Appends a sampled token and applies the stop conditions.
+  void AcceptToken(Sequence* s, SampledToken token);
+  void RegisterComputedBlocks(Sequence* s);
+  void Finish(Sequence* s, FinishReason reason, Status status);
+  void Deliver(Sequence* s);
 
   EngineConfig config_;
+  SchedulerConfig sched_config_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<CausalLm> model_;
   std::unique_ptr<KvCache> kv_cache_;
   std::unique_ptr<BlockPool> block_pool_;
+  KvEventLog kv_events_;
+  std::unique_ptr<PrefixCache> prefix_cache_;
+  std::unique_ptr<BlockHasher> hasher_;
+  std::unique_ptr<Kv> kv_;
   Sampler sampler_;
   EngineStats stats_;
+
+  std::map<int64_t, std::unique_ptr<Sequence>> seqs_;  // every live request
+  std::vector<SchedSeq*> running_, waiting_;
+  uint64_t next_arrival_ = 0;
+  std::vector<float> logits_;
 };
 
 }  // namespace tokenfab
