@@ -26,6 +26,7 @@ Command BenchEngineCommand();
 Command TokenizeCommand();
 Command DetokenizeCommand();
 Command ChatCommand();
+Command ServeCommand();
 
 // The text side of a model directory (tokenize_command.cc): tokenizer.json,
 // tokenizer_config.json (chat template, special tokens), generation_config.json (eos ids).

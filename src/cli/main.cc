@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 std::vector<Command> AllCommands() {
-  return {ScoreCommand(),    GenerateCommand(),   BenchEngineCommand(),
+  return {ServeCommand(),    ScoreCommand(),      GenerateCommand(), BenchEngineCommand(),
           TokenizeCommand(), DetokenizeCommand(), ChatCommand()};
 }
 

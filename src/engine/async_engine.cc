@@ -11,7 +11,8 @@ constexpr auto kIdlePoll = std::chrono::milliseconds(200);
 }  // namespace
 
 AsyncEngine::AsyncEngine(std::unique_ptr<Engine> engine, AdmissionConfig admission)
-    : engine_(std::move(engine)), model_config_(engine_->model_config()), admission_(admission) {
+    : engine_(std::move(engine)), model_config_(engine_->model_config()), admission_(admission),
+      block_size_(engine_->config().block_size) {
   max_sequence_tokens_ = engine_->max_sequence_tokens();
   RefreshSnapshot(0, 0);
   thread_ = std::thread([this] { Loop(); });
@@ -158,6 +159,7 @@ void AsyncEngine::Loop() {
       engine_->AbortAll(status);
     }
     const int64_t tokens_after = engine_->stats().prompt_tokens + engine_->stats().generated_tokens;
+    max_sequence_tokens_ = engine_->max_sequence_tokens();  // pins change it
     RefreshSnapshot(seconds, tokens_after - tokens_before);
   }
   engine_->AbortAll(UnavailableError("the engine is shutting down"));

@@ -61,6 +61,7 @@ class AsyncEngine {
   EngineSnapshot Snapshot() const EXCLUDES(mu_);
   const ModelConfig& model_config() const { return model_config_; }
   int64_t max_sequence_tokens() const { return max_sequence_tokens_.load(); }
+  int32_t block_size() const { return block_size_; }
   KvEventLog& kv_events() { return engine_->kv_events(); }
 
  private:
@@ -75,6 +76,7 @@ class AsyncEngine {
   std::unique_ptr<Engine> engine_;  // the owner thread's alone after construction
   const ModelConfig model_config_;
   const AdmissionConfig admission_;
+  const int32_t block_size_;
   std::atomic<int64_t> max_sequence_tokens_{0};
   std::atomic<bool> draining_{false};
 

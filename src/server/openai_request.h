@@ -1,0 +1,45 @@
+// The body of POST /v1/completions and /v1/chat/completions, parsed and checked field by field
+// (types, ranges, unknown fields) into an ApiRequest, or an ApiError naming the field.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/sampling_params.h"
+#include "server/api_error.h"
+#include "tokenizer/chat_template.h"
+
+namespace tokenfab {
+
+struct ApiRequest {
+  bool chat = false;
+  std::string model;  // "" when absent
+  // Chat: the conversation and what the template needs.
+  OrderedJson messages;
+  OrderedJson tools;  // null or a list
+  OrderedJson chat_template_kwargs = OrderedJson::object();
+  // Completions: a text prompt, or token ids.
+  std::string prompt_text;
+  std::optional<std::vector<int32_t>> prompt_tokens;
+
+  int32_t n = 1;
+  std::optional<int64_t> max_tokens;  // absent: the context's remainder (chat) or 16
+  SamplingParams sampling;            // num_logprobs: -1 none, else top-k alternatives
+  std::vector<std::string> stop;
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+  bool skip_special_tokens = true;
+  bool stream = false;
+  bool include_usage = false;
+  int32_t priority = 0;
+  std::string cache_salt;
+  std::string user;
+};
+
+// nullopt on success.
+std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiRequest* out);
+
+}  // namespace tokenfab
