@@ -33,6 +33,7 @@ run_stage() {
       for fuzzer in build-fuzz/fuzz/*_fuzzer; do
         name=$(basename "$fuzzer")
         corpus=fuzz/corpus/${name%_fuzzer}
+        [ -d "$corpus" ] || { echo "fuzz: no seed corpus $corpus for $name" >&2; exit 1; }
         work=$(mktemp -d)
         echo "fuzz: $name for ${FUZZ_SECONDS}s"
         "$fuzzer" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -print_final_stats=1 \

@@ -202,9 +202,6 @@ Status CudaOps::MoeExperts(const MoeArgs& a) {
   p.num_experts = static_cast<int>(a.gate_up.dim(0));
   p.hidden = static_cast<int>(a.x.dim(1));
   p.inter = static_cast<int>(a.gate_up.dim(1) / 2);
-  if (!cuda::MoeSupports(p.hidden, p.inter)) {
-    return InvalidArgumentError("cuda MoE: hidden and expert sizes must be multiples of 8");
-  }
   TF_ASSIGN_OR_RETURN(p.scratch, Scratch(cuda::MoeScratchBytes(p.num_tokens, p.top_k,
                                                                p.num_experts, p.hidden, p.inter)));
   return Launched(cuda::LaunchMoeExperts(p, backend_->stream()), "MoeExperts");

@@ -115,12 +115,33 @@ __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
   }
 }
 
-__device__ __forceinline__ void Load8(const __nv_bfloat16* p, float v[8]) {
-  Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+// kW consecutive elements as floats: 8 per 16-byte load when rows are multiples of 8 elements,
+// else one at a time (odd sizes only occur in tests; real models are multiples of 8).
+template <int kW>
+__device__ __forceinline__ void LoadW(const __nv_bfloat16* p, float v[kW]) {
+  if constexpr (kW == 8) {
+    Unpack(LoadReadOnly(reinterpret_cast<const Bf16x8*>(p)), v);
+  } else {
+    v[0] = ToFloat(*p);
+  }
 }
-__device__ __forceinline__ void Load8(const float* p, float v[8]) {
-  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+template <int kW>
+__device__ __forceinline__ void LoadX(const __nv_bfloat16* p, float v[kW]) {
+  if constexpr (kW == 8) {
+    Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+  } else {
+    v[0] = ToFloat(*p);
+  }
+}
+template <int kW>
+__device__ __forceinline__ void LoadX(const float* p, float v[kW]) {
+  if constexpr (kW == 8) {
+    const float4 a = reinterpret_cast<const float4*>(p)[0];
+    const float4 b = reinterpret_cast<const float4*>(p)[1];
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+  } else {
+    v[0] = *p;
+  }
 }
 
 constexpr int kWarps = 4;
@@ -130,7 +151,7 @@ constexpr int kTokens = 4;  // tokens of an expert handled per pass over its wei
 // Block (y-th expert that has tokens, strip of kWarps * kRowsPerWarp intermediate rows): each
 // warp streams 4 gate rows and the matching 4 up rows with 16-byte loads and produces
 // act = silu(gate . x) * (up . x) for up to kTokens of the expert's tokens per pass.
-template <typename XT>
+template <typename XT, int kW>
 __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsParams p, Scratch s) {
   if (blockIdx.y >= s.active[p.num_experts]) return;
   const int e = s.active[blockIdx.y];
@@ -139,17 +160,15 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsPara
   if (row0 >= p.inter) return;
   const XT* x = static_cast<const XT*>(p.x);
   const int begin = s.offsets[e], end = s.offsets[e + 1];
-  const Bf16x8* gate[kRowsPerWarp];
-  const Bf16x8* up[kRowsPerWarp];
+  const __nv_bfloat16* gate[kRowsPerWarp];
+  const __nv_bfloat16* up[kRowsPerWarp];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int row = min(row0 + r, p.inter - 1);
-    gate[r] = reinterpret_cast<const Bf16x8*>(
-        p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + row) * p.hidden);
-    up[r] = reinterpret_cast<const Bf16x8*>(
-        p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + p.inter + row) * p.hidden);
+    gate[r] = p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + row) * p.hidden;
+    up[r] = p.gate_up + (static_cast<int64_t>(e) * 2 * p.inter + p.inter + row) * p.hidden;
   }
-  const int vecs = p.hidden / 8;
+  const int vecs = p.hidden / kW;
   for (int i0 = begin; i0 < end; i0 += kTokens) {
     const int n = min(kTokens, end - i0);
     int64_t xoff[kTokens];
@@ -159,26 +178,23 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsPara
     }
     float g[kRowsPerWarp][kTokens] = {}, u[kRowsPerWarp][kTokens] = {};
     for (int v = lane; v < vecs; v += 32) {
-      Bf16x8 gw[kRowsPerWarp], uw[kRowsPerWarp];
+      float gf[kRowsPerWarp][kW], uf[kRowsPerWarp][kW];
 #pragma unroll
       for (int r = 0; r < kRowsPerWarp; ++r) {
-        gw[r] = LoadReadOnly(gate[r] + v);
-        uw[r] = LoadReadOnly(up[r] + v);
+        LoadW<kW>(gate[r] + v * kW, gf[r]);
+        LoadW<kW>(up[r] + v * kW, uf[r]);
       }
 #pragma unroll
       for (int j = 0; j < kTokens; ++j) {
         if (j < n) {
-          float xf[8];
-          Load8(x + xoff[j] + v * 8, xf);
+          float xf[kW];
+          LoadX<kW>(x + xoff[j] + v * kW, xf);
 #pragma unroll
           for (int r = 0; r < kRowsPerWarp; ++r) {
-            float gf[8], uf[8];
-            Unpack(gw[r], gf);
-            Unpack(uw[r], uf);
 #pragma unroll
-            for (int c = 0; c < 8; ++c) {
-              g[r][j] += gf[c] * xf[c];
-              u[r][j] += uf[c] * xf[c];
+            for (int c = 0; c < kW; ++c) {
+              g[r][j] += gf[r][c] * xf[c];
+              u[r][j] += uf[r][c] * xf[c];
             }
           }
         }
@@ -201,6 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsPara
 }
 
 // Block (y-th expert with tokens, strip of hidden rows): contrib[pair][row] = down_row . act.
+template <int kW>
 __global__ void __launch_bounds__(kWarps * 32) ExpertDownKernel(MoeExpertsParams p, Scratch s) {
   if (blockIdx.y >= s.active[p.num_experts]) return;
   const int e = s.active[blockIdx.y];
@@ -208,32 +225,29 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertDownKernel(MoeExpertsParams
   const int row0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
   if (row0 >= p.hidden) return;
   const int begin = s.offsets[e], end = s.offsets[e + 1];
-  const Bf16x8* w[kRowsPerWarp];
+  const __nv_bfloat16* w[kRowsPerWarp];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int row = min(row0 + r, p.hidden - 1);
-    w[r] = reinterpret_cast<const Bf16x8*>(
-        p.down + (static_cast<int64_t>(e) * p.hidden + row) * p.inter);
+    w[r] = p.down + (static_cast<int64_t>(e) * p.hidden + row) * p.inter;
   }
-  const int vecs = p.inter / 8;
+  const int vecs = p.inter / kW;
   for (int i0 = begin; i0 < end; i0 += kTokens) {
     const int n = min(kTokens, end - i0);
     float acc[kRowsPerWarp][kTokens] = {};
     for (int v = lane; v < vecs; v += 32) {
-      Bf16x8 wv[kRowsPerWarp];
+      float wf[kRowsPerWarp][kW];
 #pragma unroll
-      for (int r = 0; r < kRowsPerWarp; ++r) wv[r] = LoadReadOnly(w[r] + v);
+      for (int r = 0; r < kRowsPerWarp; ++r) LoadW<kW>(w[r] + v * kW, wf[r]);
 #pragma unroll
       for (int j = 0; j < kTokens; ++j) {
         if (j < n) {
-          float af[8];
-          Load8(s.act + static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + v * 8, af);
+          float af[kW];
+          LoadX<kW>(s.act + static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + v * kW, af);
 #pragma unroll
           for (int r = 0; r < kRowsPerWarp; ++r) {
-            float wf[8];
-            Unpack(wv[r], wf);
 #pragma unroll
-            for (int c = 0; c < 8; ++c) acc[r][j] += wf[c] * af[c];
+            for (int c = 0; c < kW; ++c) acc[r][j] += wf[r][c] * af[c];
           }
         }
       }
@@ -282,24 +296,26 @@ size_t MoeScratchBytes(int t, int k, int e, int h, int inter) {
          Align(sizeof(float) * static_cast<size_t>(t) * k * h);
 }
 
-bool MoeSupports(int hidden, int inter) { return hidden % 8 == 0 && inter % 8 == 0; }
-
 cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
-  if (!MoeSupports(p.hidden, p.inter)) return cudaErrorInvalidValue;
+  const bool vec = p.hidden % 8 == 0 && p.inter % 8 == 0 && Aligned16(p.x) &&
+                   Aligned16(p.gate_up) && Aligned16(p.down);
   const Scratch s = Carve(p.scratch, p.num_tokens, p.top_k, p.num_experts, p.inter);
   GroupByExpertKernel<<<1, 256, 0, stream>>>(p, s);
   // One grid row per expert that can have tokens; rows past the active count exit at once.
   const int max_active = std::min(p.num_experts, p.num_tokens * p.top_k);
   constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
   const dim3 gate_grid((p.inter + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
-  if (p.x_f32) {
-    ExpertGateUpKernel<float><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
-  } else {
-    ExpertGateUpKernel<__nv_bfloat16><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
-  }
   const dim3 down_grid((p.hidden + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
-  ExpertDownKernel<<<down_grid, kWarps * 32, 0, stream>>>(p, s);
+  if (vec) {
+    if (p.x_f32) ExpertGateUpKernel<float, 8><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
+    else ExpertGateUpKernel<__nv_bfloat16, 8><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
+    ExpertDownKernel<8><<<down_grid, kWarps * 32, 0, stream>>>(p, s);
+  } else {
+    if (p.x_f32) ExpertGateUpKernel<float, 1><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
+    else ExpertGateUpKernel<__nv_bfloat16, 1><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
+    ExpertDownKernel<1><<<down_grid, kWarps * 32, 0, stream>>>(p, s);
+  }
   CombineKernel<<<p.num_tokens, 256, 0, stream>>>(p, s);
   return cudaGetLastError();
 }

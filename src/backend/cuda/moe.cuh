@@ -44,9 +44,6 @@ struct MoeExpertsParams {
   int hidden;
   int inter;
 };
-// True if the kernels handle these widths (both multiples of 8, for 16-byte loads).
-bool MoeSupports(int hidden, int inter);
-
 cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream);
 
 }  // namespace tokenfab::cuda

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Where the GPU time of one forward goes: runs short bench-engine cases under Nsight Compute
+# (kernels serialised, graphs off) and prints, for the last forward of each case, the time of
+# every kernel kind and its share. CSVs land in $OUT.
+#
+#   BUILD=/root/build-gpu bash tools/device/profile.sh [model-config-dir]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build-gpu}
+OUT=${OUT:-/tmp/tokenfab-prof}
+MODEL=${1:-configs/Llama-3.1-8B}
+mkdir -p "$OUT"
+
+profile() {  # name, which forward (last | longest), then bench-engine flags
+  local name=$1 pick=$2; shift 2
+  TOKENFAB_NO_GRAPHS=1 ncu --metrics gpu__time_duration.sum --csv --print-units base \
+    "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
+    --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    >"$OUT/prof_$name.csv" 2>"$OUT/prof_$name.log"
+  python3 - "$OUT/prof_$name.csv" "$name" "$pick" <<'PY'
+import csv, collections, re, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head = rows[0]; rows = rows[1:]
+ki, vi = head.index("Kernel Name"), head.index("Metric Value")
+names = [r[ki] for r in rows]
+times = [float(r[vi].replace(",", "")) for r in rows]
+# Forwards start at embedding launches; take the last one, or the longest.
+starts = [i for i, n in enumerate(names) if "EmbeddingKernel" in n] or [0]
+bounds = list(zip(starts, starts[1:] + [len(names)]))
+if sys.argv[3] == "longest":
+    first, last = max(bounds, key=lambda b: sum(times[b[0]:b[1]]))
+else:
+    first, last = bounds[-1]
+agg = collections.OrderedDict()
+for n, t in zip(names[first:last], times[first:last]):
+    short = re.sub(r"\(.*", "", n)
+    short = re.sub(r"^void ", "", short)
+    short = re.sub(r"tokenfab::cuda::(\(anonymous namespace\)|<unnamed>)::", "", short)[:60]
+    c, s = agg.get(short, (0, 0.0))
+    agg[short] = (c + 1, s + t)
+total = sum(s for c, s in agg.values())
+print(f"== {sys.argv[2]}: last forward {total / 1e3:.1f} us in {sum(c for c, s in agg.values())} kernels")
+for k, (c, s) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:14]:
+    print(f"  {s / 1e3:9.1f} us {100 * s / total:5.1f}%  x{c:<4d} {k}")
+PY
+}
+
+profile decode_b1 last --prompt-lens 16 --batch-sizes 1 --context-lens 600 --max-batch-tokens 1024
+profile decode_b8 last --prompt-lens 16 --batch-sizes 8 --context-lens 600 --max-batch-tokens 4096
+profile prefill_4096 longest --prompt-lens 4096 --batch-sizes 1 --context-lens 16 --max-batch-tokens 8192
