@@ -25,6 +25,14 @@ std::string BaseName(std::string path) {
 }
 
 Status RunServe(const Flags& flags) {
+  // Signals are taken by this thread alone (sigtimedwait below): block them before any thread
+  // starts (the backend's pool, the engine, HTTP) so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   TF_ASSIGN_OR_RETURN(EngineConfig engine_config, EngineConfigFromFlags(flags));
   TF_ASSIGN_OR_RETURN(const int64_t max_seqs, flags.GetInt("max-seqs", 256));
   if (max_seqs < 1 || max_seqs > 65536) return InvalidArgumentError("--max-seqs must be in [1, 65536]");
@@ -85,15 +93,6 @@ Status RunServe(const Flags& flags) {
   text.stop_token_ids = text_model->StopTokenIds();
   text.tokenizer = std::move(text_model->tokenizer);
   text.config = std::move(text_model->config);
-
-  // Signals are taken by this thread alone (sigtimedwait below): block them before any thread
-  // starts so that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   TF_ASSIGN_OR_RETURN(auto engine, Engine::Create(engine_config));
   LOG(INFO) << "model " << model_name << ": " << engine->block_pool().num_blocks() << " KV blocks of "

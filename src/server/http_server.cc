@@ -299,8 +299,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnWrite(beast::error_code ec) {
-    if (ec) {
+    writing_ = false;
+    if (ec || gone_) {
       ClientGone();
+      out_.clear();
+      queued_bytes_ = 0;
       return;
     }
     const bool ends = out_.front().kind == Out::kResponse || out_.front().kind == Out::kLast;
@@ -340,7 +343,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         fn();
       }
     }
-    out_.clear();
+    // A write in flight still reads its message: the queue is dropped when it completes.
+    if (!writing_) out_.clear();
     Close();
   }
 

@@ -71,7 +71,7 @@ std::string ServerMetrics::Render(const EngineSnapshot& e) const {
   counter("tokenfab_preemptions_total",
           "Running requests preempted under KV-cache pressure (recomputed later).",
           static_cast<double>(e.stats.preemptions));
-  gauge("tokenfab_kv_blocks_total", "KV cache blocks.", e.kv_blocks_total);
+  gauge("tokenfab_kv_blocks_capacity", "KV cache blocks in all.", e.kv_blocks_total);
   gauge("tokenfab_kv_blocks_used", "KV cache blocks referenced by requests or pins.",
         e.kv_blocks_used);
   gauge("tokenfab_kv_blocks_free", "KV cache blocks free (evictable cached blocks included).",
