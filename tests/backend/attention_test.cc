@@ -245,8 +245,12 @@ TEST_P(AttentionTest, OtherSoftmaxScale) {
 INSTANTIATE_TEST_SUITE_P(
     Backends, AttentionTest,
     ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
+                       // d 64/128/256 reach the CUDA decode and tensor-core prefill kernels;
+                       // Hq/Hkv 16 goes past the decode kernel's 8 to the generic one.
                        ::testing::Values(HeadConfig{2, 2, 16}, HeadConfig{4, 1, 24},
-                                         HeadConfig{8, 2, 16}, HeadConfig{8, 1, 64}),
+                                         HeadConfig{8, 2, 16}, HeadConfig{8, 1, 64},
+                                         HeadConfig{8, 2, 128}, HeadConfig{4, 4, 256},
+                                         HeadConfig{16, 1, 128}),
                        ::testing::Values(1, 5, 16)),
     [](const auto& info) {
       const HeadConfig h = std::get<1>(info.param);

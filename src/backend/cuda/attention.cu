@@ -225,7 +225,7 @@ int AttentionSplits(int num_tokens, int num_kv_heads, int max_seq_len, int num_s
   const int blocks = num_tokens * num_kv_heads;
   if (blocks >= 2 * num_sms) return 1;
   const int by_occupancy = (2 * num_sms + blocks - 1) / blocks;
-  const int by_length = (max_seq_len + 255) / 256;  // at least 256 keys per split
+  const int by_length = (max_seq_len + 63) / 64;  // at least 64 keys per split
   return std::max(1, std::min({by_occupancy, by_length, 64}));
 }
 
@@ -249,6 +249,10 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
   }
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || p.splits == 1) return err;
+  return LaunchMergeSplits(p, stream);
+}
+
+cudaError_t LaunchMergeSplits(const AttentionParams& p, cudaStream_t stream) {
   MergeSplitsKernel<<<dim3(p.num_tokens, p.num_q_heads), 128, 0, stream>>>(p);
   return cudaGetLastError();
 }

@@ -46,4 +46,7 @@ int AttentionSplits(int num_tokens, int num_kv_heads, int max_seq_len, int num_s
 
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream);
 
+// Merges the p.splits partial softmaxes of every (token, head) into p.out.
+cudaError_t LaunchMergeSplits(const AttentionParams& p, cudaStream_t stream);
+
 }  // namespace tokenfab::cuda

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_decode.cuh"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/elementwise.cuh"
@@ -156,6 +157,7 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
                     "FlashPrefill");
   }
   p.splits = cuda::AttentionSplits(meta.num_tokens, a.num_kv_heads, span, backend_->num_sms());
+  const bool decode_kernel = cuda::AttentionDecodeSupports(p);
   p.partial_acc = nullptr;
   p.partial_ml = nullptr;
   if (p.splits > 1) {
@@ -164,6 +166,9 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
     TF_ASSIGN_OR_RETURN(void* scratch, Scratch(acc_bytes + rows * 2 * sizeof(float)));
     p.partial_acc = static_cast<float*>(scratch);
     p.partial_ml = reinterpret_cast<float*>(static_cast<char*>(scratch) + acc_bytes);
+  }
+  if (decode_kernel) {
+    return Launched(cuda::LaunchAttentionDecode(p, backend_->stream()), "AttentionDecode");
   }
   return Launched(cuda::LaunchAttention(p, backend_->stream()), "Attention");
 }

@@ -84,15 +84,17 @@ __global__ void RmsNormKernel(RmsNormParams p) {
   }
 }
 
-// One block per row of x (kept in shared memory); each warp computes outputs n = warp, warp +
-// warps, ... as dot products with bf16 weight rows.
+// Block (row of x, strip of `warps` outputs): x's row is staged in shared memory and each warp
+// computes one output as a dot product with a bf16 weight row.
 __global__ void MatMulF32Kernel(MatMulF32Params p) {
   extern __shared__ float x_s[];
   const int row = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (int i = threadIdx.x; i < p.k; i += blockDim.x) x_s[i] = p.x[static_cast<int64_t>(row) * p.k + i];
   __syncthreads();
-  for (int n = warp; n < p.n; n += warps) {
+  {
+    const int n = blockIdx.y * warps + warp;
+    if (n >= p.n) return;
     const __nv_bfloat16* w = p.w + static_cast<int64_t>(n) * p.k;
     float acc = 0.0f;
     for (int i = lane; i < p.k; i += 32) acc += x_s[i] * ToFloat(w[i]);
@@ -105,14 +107,28 @@ __global__ void MatMulF32Kernel(MatMulF32Params p) {
   }
 }
 
+template <bool kVec>
 __global__ void SiluMulKernel(SiluMulParams p) {
-  const int64_t n = static_cast<int64_t>(p.rows) * p.width;
+  constexpr int kW = kVec ? 8 : 1;  // elements per thread step
+  const int per_row = p.width / kW;
+  const int64_t n = static_cast<int64_t>(p.rows) * per_row;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = idx / p.width, i = idx % p.width;
-    const __nv_bfloat16* row = p.in + r * 2 * p.width;
-    const float g = ToFloat(row[i]), u = ToFloat(row[p.width + i]);
-    p.out[idx] = __float2bfloat16(g / (1.0f + __expf(-g)) * u);
+    const int64_t r = idx / per_row, c = (idx % per_row) * kW;
+    const __nv_bfloat16* gate = p.in + r * 2 * p.width + c;
+    const __nv_bfloat16* up = gate + p.width;
+    __nv_bfloat16* out = p.out + r * p.width + c;
+    if constexpr (kVec) {
+      float g[8], u[8], o[8];
+      Unpack(*reinterpret_cast<const Bf16x8*>(gate), g);
+      Unpack(*reinterpret_cast<const Bf16x8*>(up), u);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) o[i] = g[i] / (1.0f + __expf(-g[i])) * u[i];
+      *reinterpret_cast<Bf16x8*>(out) = Pack(o);
+    } else {
+      const float g = ToFloat(*gate), u = ToFloat(*up);
+      *out = __float2bfloat16(g / (1.0f + __expf(-g)) * u);
+    }
   }
 }
 
@@ -190,14 +206,20 @@ cudaError_t LaunchMatMulF32(const MatMulF32Params& p, cudaStream_t stream) {
   const size_t smem = sizeof(float) * p.k;
   cudaFuncSetAttribute(MatMulF32Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
-  MatMulF32Kernel<<<p.m, 256, smem, stream>>>(p);
+  constexpr int kThreads = 256;
+  const dim3 grid(p.m, (p.n + kThreads / 32 - 1) / (kThreads / 32));
+  MatMulF32Kernel<<<grid, kThreads, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
 cudaError_t LaunchSiluMul(const SiluMulParams& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.rows) * p.width;
   if (n == 0) return cudaSuccess;
-  SiluMulKernel<<<GridFor(n, 256), 256, 0, stream>>>(p);
+  if (p.width % 8 == 0 && Aligned16(p.in) && Aligned16(p.out)) {
+    SiluMulKernel<true><<<GridFor(n / 8, 256), 256, 0, stream>>>(p);
+  } else {
+    SiluMulKernel<false><<<GridFor(n, 256), 256, 0, stream>>>(p);
+  }
   return cudaGetLastError();
 }
 

@@ -19,8 +19,14 @@ __device__ __forceinline__ void CpAsync16(void* dst, const void* src, int src_by
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddress(dst)),
                "l"(src), "r"(src_bytes));
 }
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
 __device__ __forceinline__ void CpAsyncWaitAll() {
-  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::);
+  CpAsyncCommit();
+  CpAsyncWait<0>();
 }
 
 __device__ __forceinline__ void LdMatrixX4(uint32_t r[4], uint32_t addr) {
@@ -132,11 +138,16 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
   for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
   float m_a = -FLT_MAX, m_b = -FLT_MAX, l_a = 0.0f, l_b = 0.0f;
 
+  // Pipeline: V(i) loads while S = Q K(i)^T and the softmax run; K(i+1) loads during P V(i).
+  if (kv_lo < kv_hi) {
+    LoadKvTile<D>(k_s, p.k_cache, table, kv_lo, kv_hi, g, p);
+    CpAsyncCommit();
+  }
   for (int kv0 = kv_lo; kv0 < kv_hi; kv0 += kN) {
-    LoadKvTile<D>(k_s, p.k_cache, table, kv0, kv_hi, g, p);
-    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
-    CpAsyncWaitAll();
+    CpAsyncWait<0>();  // K(i)
     __syncthreads();
+    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
+    CpAsyncCommit();
 
     float s[kN / 8][4];
 #pragma unroll
@@ -153,6 +164,12 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
         Mma(s[2 * nn], qf[kk], b[0], b[1]);
         Mma(s[2 * nn + 1], qf[kk], b[2], b[3]);
       }
+    }
+    __syncthreads();  // every warp is done with k_s
+    const bool more = kv0 + kN < kv_hi;
+    if (more) {
+      LoadKvTile<D>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
+      CpAsyncCommit();
     }
     // Mask and scale; row maxima over this tile.
     float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
@@ -198,6 +215,12 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
       o[j][2] *= alpha_b;
       o[j][3] *= alpha_b;
     }
+    if (more) {
+      CpAsyncWait<1>();  // V(i); K(i+1) may still be in flight
+    } else {
+      CpAsyncWait<0>();
+    }
+    __syncthreads();
     // O += P V, P taken from the score accumulators as bf16 A fragments.
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk) {
@@ -216,7 +239,7 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
         Mma(o[2 * nn + 1], a, b[2], b[3]);
       }
     }
-    __syncthreads();  // the next tile overwrites k_s / v_s
+    __syncthreads();  // the next tile's V overwrites v_s
   }
 
 #pragma unroll

@@ -6,8 +6,9 @@ namespace {
 
 constexpr int kWarps = 4;
 
-// One block per token; one warp per head (q heads, then k heads, then v heads). Lane j of a
-// warp owns the RoPE pairs (j, j + D/2), (j + 32, j + 32 + D/2), ...
+// Block (token, group of kWarps heads); one warp per head (q heads, then k heads, then v
+// heads), so a decode token's heads run in parallel. Lane j of a warp owns the RoPE pairs
+// (j, j + D/2), (j + 32, j + 32 + D/2), ...
 __global__ void PrepareQkvKernel(PrepareQkvParams p) {
   const int t = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -17,14 +18,16 @@ __global__ void PrepareQkvKernel(PrepareQkvParams p) {
   const int32_t slot = p.slots[t];
   const bool slot_ok = slot >= 0 && slot < p.num_slots;
   const __nv_bfloat16* row = p.qkv + static_cast<int64_t>(t) * heads * d;
-  for (int h = warp; h < heads; h += kWarps) {
+  {
+    const int h = blockIdx.y * kWarps + warp;
+    if (h >= heads) return;
     const __nv_bfloat16* src = row + h * d;
     if (h >= p.num_q_heads + p.num_kv_heads) {  // v: plain copy into the cache
-      if (!slot_ok) continue;
+      if (!slot_ok) return;
       const int g = h - p.num_q_heads - p.num_kv_heads;
       __nv_bfloat16* dst = p.v_cache + (slot * static_cast<int64_t>(p.num_kv_heads) + g) * d;
       for (int i = lane; i < d; i += 32) dst[i] = src[i];
-      continue;
+      return;
     }
     const bool is_q = h < p.num_q_heads;
     const float* norm = is_q ? p.q_norm : p.k_norm;
@@ -41,7 +44,7 @@ __global__ void PrepareQkvKernel(PrepareQkvParams p) {
     if (is_q) {
       dst = p.q_out + (static_cast<int64_t>(t) * p.num_q_heads + h) * d;
     } else {
-      if (!slot_ok) continue;
+      if (!slot_ok) return;
       const int g = h - p.num_q_heads;
       dst = p.k_cache + (slot * static_cast<int64_t>(p.num_kv_heads) + g) * d;
     }
@@ -64,7 +67,9 @@ __global__ void PrepareQkvKernel(PrepareQkvParams p) {
 
 cudaError_t LaunchPrepareQkv(const PrepareQkvParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
-  PrepareQkvKernel<<<p.num_tokens, kWarps * 32, 0, stream>>>(p);
+  const int heads = p.num_q_heads + 2 * p.num_kv_heads;
+  const dim3 grid(p.num_tokens, (heads + kWarps - 1) / kWarps);
+  PrepareQkvKernel<<<grid, kWarps * 32, 0, stream>>>(p);
   return cudaGetLastError();
 }
 

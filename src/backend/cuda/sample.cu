@@ -30,9 +30,46 @@ __device__ T BlockReduce(T v, T* scratch, Op op) {
   return v;
 }
 
-struct Max {
-  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+// Running (max, sum of exp(x - max), first index of the max) of a set of logits.
+struct MaxSumArg {
+  float m;
+  float s;
+  int idx;
 };
+
+__device__ __forceinline__ MaxSumArg Combine(MaxSumArg a, MaxSumArg b) {
+  const float m = fmaxf(a.m, b.m);
+  MaxSumArg out;
+  out.m = m;
+  out.s = a.s * __expf(a.m - m) + b.s * __expf(b.m - m);
+  out.idx = a.m > b.m ? a.idx : (b.m > a.m ? b.idx : min(a.idx, b.idx));
+  return out;
+}
+
+__device__ MaxSumArg BlockMaxSumArg(MaxSumArg v, float* sm, float* ss, int* si) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    MaxSumArg other{__shfl_xor_sync(kFullMask, v.m, o), __shfl_xor_sync(kFullMask, v.s, o),
+                    __shfl_xor_sync(kFullMask, v.idx, o)};
+    v = Combine(v, other);
+  }
+  __syncthreads();
+  if (lane == 0) {
+    sm[warp] = v.m;
+    ss[warp] = v.s;
+    si[warp] = v.idx;
+  }
+  __syncthreads();
+  v = MaxSumArg{sm[lane], ss[lane], si[lane]};  // kWarps == 32
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    MaxSumArg other{__shfl_xor_sync(kFullMask, v.m, o), __shfl_xor_sync(kFullMask, v.s, o),
+                    __shfl_xor_sync(kFullMask, v.idx, o)};
+    v = Combine(v, other);
+  }
+  return v;
+}
 struct Sum {
   template <typename T>
   __device__ T operator()(T a, T b) const { return a + b; }
@@ -41,30 +78,32 @@ struct Sum {
 __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
   __shared__ double scratch_d[kWarps];
   __shared__ float scratch_f[kWarps];
+  __shared__ float scratch_f2[kWarps];
   __shared__ int scratch_i[kWarps];
   __shared__ double prefix[kThreads];
   const int row = blockIdx.x, tid = threadIdx.x, v = p.vocab;
   const float* x = p.logits + static_cast<int64_t>(row) * v;
   const DeviceSamplingParams sp = p.params[row];
 
-  float m = -FLT_MAX;
-  for (int i = tid; i < v; i += kThreads) m = fmaxf(m, x[i]);
-  m = BlockReduce(m, scratch_f, Max());
-  double s = 0.0;
-  for (int i = tid; i < v; i += kThreads) s += __expf(x[i] - m);
-  s = BlockReduce(s, scratch_d, Sum());
-  const double lse = m + log(s);
+  // One pass: max, the sum of exponentials relative to it (online), and the first argmax.
+  MaxSumArg run{-FLT_MAX, 0.0f, v};
+  for (int i = tid; i < v; i += kThreads) {
+    const float xi = x[i];
+    if (xi > run.m) {
+      run.s = run.s * __expf(run.m - xi) + 1.0f;
+      run.m = xi;
+      run.idx = i;
+    } else {
+      run.s += __expf(xi - run.m);
+    }
+  }
+  const MaxSumArg all = BlockMaxSumArg(run, scratch_f, scratch_f2, scratch_i);
+  const float m = all.m;
+  const double lse = m + log(static_cast<double>(all.s));
 
   int token;
   if (sp.temperature == 0.0f || sp.top_k == 1) {
-    int best = v;  // lowest index holding the maximum
-    for (int i = tid; i < v; i += kThreads) {
-      if (x[i] == m) {
-        best = i;
-        break;
-      }
-    }
-    token = -BlockReduce(-best, scratch_i, [](int a, int b) { return a > b ? a : b; });
+    token = all.idx;
   } else {
     const float inv_t = 1.0f / sp.temperature;
     const float z_max = m * inv_t;
