@@ -81,6 +81,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ec;
     const auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    // Streamed tokens are small writes: without this, Nagle's algorithm holds each one back
+    // until the client's delayed ACK (~40 ms), which would be every inter-token latency.
+    stream_.socket().set_option(tcp::no_delay(true), ec);
   }
   ~Connection() { --server_->connections; }
 
