@@ -27,6 +27,7 @@ Command TokenizeCommand();
 Command DetokenizeCommand();
 Command ChatCommand();
 Command ServeCommand();
+Command BenchCommand();
 
 // The text side of a model directory (tokenize_command.cc): tokenizer.json,
 // tokenizer_config.json (chat template, special tokens), generation_config.json (eos ids).

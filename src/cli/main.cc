@@ -16,8 +16,8 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 std::vector<Command> AllCommands() {
-  return {ServeCommand(),    ScoreCommand(),      GenerateCommand(), BenchEngineCommand(),
-          TokenizeCommand(), DetokenizeCommand(), ChatCommand()};
+  return {ServeCommand(),    BenchCommand(),      ScoreCommand(), GenerateCommand(),
+          BenchEngineCommand(), TokenizeCommand(), DetokenizeCommand(), ChatCommand()};
 }
 
 void PrintUsage(const std::vector<Command>& commands) {
