@@ -62,8 +62,9 @@ ServerProcess::ServerProcess(const std::string& model_dir, const std::vector<std
   const std::string err = dir_ + "/stderr";
   pid_ = fork();
   if (pid_ == 0) {
-    freopen(err.c_str(), "w", stderr);
-    freopen("/dev/null", "w", stdout);
+    // In the child: nothing to report to if the redirection fails but the exit code.
+    if (freopen(err.c_str(), "w", stderr) == nullptr) _exit(126);
+    if (freopen("/dev/null", "w", stdout) == nullptr) _exit(126);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
