@@ -30,6 +30,7 @@ class SseReader {
  public:
   explicit SseReader(RequestRecord* record, Clock::time_point start) : r_(record), start_(start) {}
   bool Feed(std::string_view data) {
+    if (raw_.size() < 2000) raw_.append(data.substr(0, 2000 - raw_.size()));
     buffer_.append(data.data(), data.size());
     size_t end;
     while ((end = buffer_.find("\n\n")) != std::string::npos) {
@@ -55,6 +56,7 @@ class SseReader {
   bool done() const { return done_; }
   int64_t chunks() const { return chunks_; }
   const std::string& content() const { return content_; }
+  const std::string& raw() const { return raw_; }  // the body's start (an error's JSON)
 
  private:
   void OnJson(const std::string& payload) {
@@ -113,6 +115,7 @@ class SseReader {
   bool done_ = false;
   int64_t chunks_ = 0;
   std::string content_;
+  std::string raw_;
 };
 
 // One worker's connection, reopened when the server closes it.
@@ -144,7 +147,7 @@ class Client {
     }
     r->http_status = response->status;
     if (response->status != 200) {
-      if (r->error.empty()) r->error = "HTTP " + std::to_string(response->status);
+      if (r->error.empty()) r->error = "HTTP " + std::to_string(response->status) + ": " + sse.raw();
       return "";
     }
     if (r->output_tokens == 0) r->output_tokens = sse.chunks();

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Serving benchmark: `tokenfab serve --device cuda` against llama.cpp's llama-server on the
+# same GPU, the same weights (HF directory for tokenfab, its GGUF conversion for llama-server)
+# and the same workloads (tokenfab bench, identical seeds), writing JSON and HTML per run and
+# comparison reports into OUT_DIR.
+#
+#   bench/run_serving_bench.sh HF_MODEL_DIR LLAMA_SERVER GGUF OUT_DIR
+#
+# Stages (env STAGES, default all; each fits one 10-minute device call on an H100 with an 8B
+# model, so they can be run one call at a time into the same OUT_DIR):
+#   fixed      512-token prompts, 128 output tokens, closed loop at concurrency 1, 16, 64
+#              (target: tokenfab's output tok/s at c=64 >= 8x llama-server's)
+#   goodput    chat-like lengths, Poisson arrivals swept over request rates; goodput under
+#              MLPerf's Llama-3.1-8B server limits (TTFT <= 2 s, TPOT <= 100 ms) (target >= 5x)
+#   multiturn  4-turn conversations sharing a 1000-word system prompt, tokenfab with and
+#              without prefix caching, and llama-server (target: median TTFT >= 5x lower with
+#              prefix caching than without)
+#   longctx    sessions revisiting four 3000-word documents (fits a 4096-token llama-server slot)
+#   report     the comparison HTML pages and summary.json from whatever runs exist
+# Other settings (env): TOKENFAB (binary, default build-cuda/tokenfab or build/tokenfab),
+# SLOTS (llama-server parallel slots, default 64), CTX_PER_SLOT (default 4096),
+# TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
+# TOKENFAB_DEVICE (cuda),
+# EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
+set -euo pipefail
+if [ $# -ne 4 ]; then
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+fi
+HF_MODEL=$(realpath "$1")
+LLAMA_SERVER=$(realpath "$2")
+GGUF=$(realpath "$3")
+OUT=$4
+cd "$(dirname "$0")/.."
+mkdir -p "$OUT"
+OUT=$(realpath "$OUT")
+
+TOKENFAB=${TOKENFAB:-}
+if [ -z "$TOKENFAB" ]; then
+  for t in build-cuda/tokenfab build/tokenfab; do [ -x "$t" ] && TOKENFAB=$(realpath "$t") && break; done
+fi
+[ -x "${TOKENFAB:-}" ] || { echo "no tokenfab binary: build with -DTOKENFAB_CUDA=ON or set TOKENFAB" >&2; exit 1; }
+[ -x "$LLAMA_SERVER" ] || { echo "not executable: $LLAMA_SERVER" >&2; exit 1; }
+[ -f "$GGUF" ] || { echo "no such GGUF: $GGUF" >&2; exit 1; }
+[ -f "$HF_MODEL/config.json" ] && [ -f "$HF_MODEL/tokenizer.json" ] ||
+  { echo "$HF_MODEL needs config.json, safetensors and tokenizer.json" >&2; exit 1; }
+
+STAGES=${STAGES:-fixed goodput multiturn longctx report}
+SLOTS=${SLOTS:-64}
+CTX_PER_SLOT=${CTX_PER_SLOT:-4096}
+TOKENFAB_PORT=${TOKENFAB_PORT:-8000}
+LLAMA_PORT=${LLAMA_PORT:-8080}
+QUICK=${QUICK:-0}
+scale() { if [ "$QUICK" = 1 ]; then echo $(( ($1 + 7) / 8 )); else echo "$1"; fi; }
+
+SERVER_PID=""
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 1 120); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+trap stop_server EXIT
+
+wait_healthy() {  # wait_healthy PORT NAME: up to 15 minutes for weights to load
+  for _ in $(seq 1 1800); do
+    if curl -sf "http://127.0.0.1:$1/health" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "$2 exited while starting; see its log" >&2; return 1; }
+    sleep 0.5
+  done
+  echo "$2 did not become healthy" >&2
+  return 1
+}
+
+start_tokenfab() {  # start_tokenfab LOG_NAME [extra flags...]
+  local log=$OUT/$1.log
+  shift
+  "$TOKENFAB" serve --model "$HF_MODEL" --device "${TOKENFAB_DEVICE:-cuda}" --port "$TOKENFAB_PORT" \
+    --served-model-name model --max-seqs 256 --max-waiting 100000 ${EXTRA_TOKENFAB_FLAGS:-} "$@" \
+    >"$log" 2>&1 &
+  SERVER_PID=$!
+  wait_healthy "$TOKENFAB_PORT" tokenfab
+}
+
+start_llama() {
+  "$LLAMA_SERVER" -m "$GGUF" -ngl 99 -fa on -c $((SLOTS * CTX_PER_SLOT)) -np "$SLOTS" \
+    --host 127.0.0.1 --port "$LLAMA_PORT" --alias model --metrics ${EXTRA_LLAMA_FLAGS:-} \
+    >"$OUT/llama-server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_healthy "$LLAMA_PORT" llama-server
+}
+
+bench() {  # bench PORT LABEL NAME [bench flags...]
+  local port=$1 label=$2 name=$3
+  shift 3
+  echo "=== $name"
+  "$TOKENFAB" bench --url "http://127.0.0.1:$port" --model model --label "$label" --seed 1 \
+    --output-json "$OUT/$name.json" --output-html "$OUT/$name.html" --log-level warning "$@" \
+    | tee "$OUT/$name.summary.jsonl" | cut -c1-160
+}
+
+# The workloads: the same flags for both servers.
+FIXED=(--workload fixed --input-len 512 --output-len 128 --warmup 16
+       --concurrency 1,16,64 --num-requests "$(scale 256)")
+GOODPUT=(--workload chat --input-len 256 --output-len 192 --warmup 16
+         --request-rate 2,4,8,16,32 --num-requests "$(scale 400)" --max-concurrency 1024)
+MULTITURN=(--workload multi-turn --system-prompt-len 1000 --turns 4 --turn-input-len 100
+           --output-len 64 --concurrency 16 --num-requests "$(scale 64)" --warmup 4)
+LONGCTX=(--workload long-context --documents 4 --document-len 3000 --turns 3 --turn-input-len 30
+         --output-len 64 --concurrency 8 --num-requests "$(scale 32)")
+
+{
+  date -u
+  git rev-parse HEAD 2>/dev/null || true
+  "$TOKENFAB" --version
+  nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv 2>/dev/null || true
+  echo "HF_MODEL=$HF_MODEL GGUF=$GGUF LLAMA_SERVER=$LLAMA_SERVER SLOTS=$SLOTS CTX_PER_SLOT=$CTX_PER_SLOT"
+} >>"$OUT/meta.txt"
+
+for stage in $STAGES; do
+  case $stage in
+    fixed)
+      start_tokenfab tokenfab-fixed
+      bench "$TOKENFAB_PORT" tokenfab fixed-tokenfab "${FIXED[@]}"
+      stop_server
+      start_llama
+      bench "$LLAMA_PORT" llama-server fixed-llama "${FIXED[@]}"
+      stop_server
+      ;;
+    goodput)
+      start_tokenfab tokenfab-goodput
+      bench "$TOKENFAB_PORT" tokenfab goodput-tokenfab "${GOODPUT[@]}"
+      stop_server
+      start_llama
+      bench "$LLAMA_PORT" llama-server goodput-llama "${GOODPUT[@]}"
+      stop_server
+      ;;
+    multiturn)
+      start_tokenfab tokenfab-multiturn
+      bench "$TOKENFAB_PORT" "tokenfab prefix cache" multiturn-tokenfab "${MULTITURN[@]}"
+      stop_server
+      start_tokenfab tokenfab-multiturn-nocache --no-prefix-caching
+      bench "$TOKENFAB_PORT" "tokenfab no prefix cache" multiturn-tokenfab-nocache "${MULTITURN[@]}"
+      stop_server
+      start_llama
+      bench "$LLAMA_PORT" llama-server multiturn-llama "${MULTITURN[@]}"
+      stop_server
+      ;;
+    longctx)
+      start_tokenfab tokenfab-longctx
+      bench "$TOKENFAB_PORT" tokenfab longctx-tokenfab "${LONGCTX[@]}"
+      stop_server
+      start_llama
+      bench "$LLAMA_PORT" llama-server longctx-llama "${LONGCTX[@]}"
+      stop_server
+      ;;
+    report)
+      for w in fixed goodput multiturn longctx; do
+        files=$( (ls "$OUT/$w"-*.json 2>/dev/null || true) | (grep -v compare || true) | paste -sd, -)
+        [ -n "$files" ] || continue
+        "$TOKENFAB" bench --merge "$files" --title "tokenfab vs llama-server: $w" \
+          --output-html "$OUT/$w-compare.html" --output-json "$OUT/$w-compare.json"
+      done
+      if command -v python3 >/dev/null; then
+        python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def runs(name):
+    path = os.path.join(out, name + ".json")
+    return json.load(open(path))["runs"] if os.path.exists(path) else []
+def pick(rs, key):
+    return {r["label"].split(" @ ")[1]: r for r in rs}.get(key)
+s = {}
+t, l = pick(runs("fixed-tokenfab"), "c=64"), pick(runs("fixed-llama"), "c=64")
+if t and l:
+    s["fixed_c64_output_tok_s"] = {"tokenfab": t["output_throughput"], "llama-server": l["output_throughput"],
+                                   "ratio": t["output_throughput"] / max(l["output_throughput"], 1e-9), "target": 8}
+gt, gl = runs("goodput-tokenfab"), runs("goodput-llama")
+if gt and gl:
+    bt = max(r["goodput_requests_per_s"] for r in gt)
+    bl = max(r["goodput_requests_per_s"] for r in gl)
+    s["best_goodput_req_s"] = {"tokenfab": bt, "llama-server": bl, "ratio": bt / max(bl, 1e-9), "target": 5}
+mc, mn = runs("multiturn-tokenfab"), runs("multiturn-tokenfab-nocache")
+if mc and mn:
+    a, b = mc[0]["ttft_s"]["p50"], mn[0]["ttft_s"]["p50"]
+    s["multiturn_median_ttft_s"] = {"prefix_cache": a, "no_prefix_cache": b, "ratio": b / max(a, 1e-9), "target": 5}
+ml = runs("multiturn-llama")
+if ml and mc:
+    s["multiturn_median_ttft_s"]["llama-server"] = ml[0]["ttft_s"]["p50"]
+json.dump(s, open(os.path.join(out, "summary.json"), "w"), indent=1)
+print(json.dumps(s, indent=1))
+PY
+      fi
+      ;;
+    *) echo "unknown stage $stage" >&2; exit 2 ;;
+  esac
+done
+echo "results in $OUT"
