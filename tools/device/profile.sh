@@ -3,7 +3,7 @@
 # (kernels serialised, graphs off) and prints, for the last forward of each case, the time of
 # every kernel kind and its share. CSVs land in $OUT.
 #
-#   BUILD=/root/build-gpu bash tools/device/profile.sh [model-config-dir]
+#   BUILD=/root/build-gpu CASES="decode_b1 prefill_4096" bash tools/device/profile.sh [model-config-dir]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-gpu}
@@ -45,6 +45,16 @@ for k, (c, s) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:14]:
 PY
 }
 
-profile decode_b1 last --prompt-lens 16 --batch-sizes 1 --context-lens 600 --max-batch-tokens 1024
-profile decode_b8 last --prompt-lens 16 --batch-sizes 8 --context-lens 600 --max-batch-tokens 4096
-profile prefill_4096 longest --prompt-lens 4096 --batch-sizes 1 --context-lens 16 --max-batch-tokens 8192
+CASES=${CASES:-"decode_b1 decode_b64 prefill_4096"}
+for c in $CASES; do
+  case $c in
+    decode_b1) profile decode_b1 last --prompt-lens 16 --batch-sizes 1 --context-lens 600 \
+                 --max-batch-tokens 1024 ;;
+    decode_b8) profile decode_b8 last --prompt-lens 16 --batch-sizes 8 --context-lens 600 \
+                 --max-batch-tokens 4096 ;;
+    decode_b64) profile decode_b64 last --prompt-lens 16 --batch-sizes 64 --context-lens 600 \
+                  --max-batch-tokens 8192 --kv-cache-gb 12 ;;
+    prefill_4096) profile prefill_4096 longest --prompt-lens 4096 --batch-sizes 1 \
+                    --context-lens 16 --max-batch-tokens 8192 ;;
+  esac
+done
