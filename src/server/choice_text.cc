@@ -8,9 +8,16 @@ std::string StopStringMatcher::Add(const std::string& text) {
   if (stopped_) return "";
   held_ += text;
   if (stops_.empty()) return std::exchange(held_, "");
-  // The earliest match of any stop string ends the text.
-  size_t first = std::string::npos;
-  for (const std::string& stop : stops_) first = std::min(first, held_.find(stop));
+  // Generation stops at the stop string completed first (the earliest end), as if the text
+  // had arrived a byte at a time; the text is cut where that stop string starts.
+  size_t first = std::string::npos, first_end = std::string::npos;
+  for (const std::string& stop : stops_) {
+    const size_t at = held_.find(stop);
+    if (at != std::string::npos && at + stop.size() < first_end) {
+      first = at;
+      first_end = at + stop.size();
+    }
+  }
   if (first != std::string::npos) {
     stopped_ = true;
     std::string out = held_.substr(0, first);

@@ -1,7 +1,8 @@
 // ChoiceText: one choice's generated tokens turned into the text a client sees, incrementally:
 // the streaming detokenizer (never half a UTF-8 character), then stop strings — text that
 // could still be the start of a stop string is held back until it cannot, and a match cuts
-// the text before the stop string (OpenAI semantics: the stop string is not returned).
+// the text before the stop string (OpenAI semantics: the stop string is not returned). Of
+// several stop strings, the one completed first in the text wins.
 // Thread-safety: one per choice, used from one strand.
 #pragma once
 
