@@ -320,15 +320,41 @@ void Engine::AcceptToken(Sequence* s, SampledToken sampled) {
   }
 }
 
-void Engine::SampleRows(std::span<Sequence* const> seqs, std::span<const float> logits) {
+Status Engine::ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* const> rows,
+                                const std::function<void()>& after_forward) {
+  bool device_greedy = !rows.empty();
+  for (const Sequence* s : rows) {
+    const SamplingParams& p = s->request.sampling;
+    device_greedy = device_greedy && p.greedy() && p.num_logprobs < 0 &&
+                    p.repetition_penalty == 1.0 && p.presence_penalty == 0.0 &&
+                    p.frequency_penalty == 0.0;
+  }
+  if (device_greedy) {
+    device_sampling_.assign(rows.size(), DeviceSamplingParams{});  // temperature 0: greedy
+    ForwardOutputs out;
+    out.sampling = device_sampling_;
+    out.tokens = &sampled_tokens_;
+    out.token_logprobs = &sampled_logprobs_;
+    TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), out));
+    after_forward();
+    for (size_t row = 0; row < rows.size(); ++row) {
+      SampledToken sampled;
+      sampled.token = sampled_tokens_[row];
+      AcceptToken(rows[row], std::move(sampled));  // may finish the sequence
+    }
+    return Status::Ok();
+  }
+  TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), &logits_));
+  after_forward();
   const int64_t vocab = model_config().vocab_size;
-  for (size_t row = 0; row < seqs.size(); ++row) {
-    Sequence* s = seqs[row];
-    const std::span<const float> row_logits = logits.subspan(row * vocab, vocab);
+  for (size_t row = 0; row < rows.size(); ++row) {
+    Sequence* s = rows[row];
+    const std::span<const float> row_logits(logits_.data() + row * vocab, vocab);
     SampledToken sampled = sampler_.Sample(row_logits, s->request.sampling, s->prompt(),
                                            s->output(), s->seed, s->num_generated);
     AcceptToken(s, std::move(sampled));  // may finish s
   }
+  return Status::Ok();
 }
 
 Status Engine::Step() {
@@ -368,24 +394,30 @@ Status Engine::Step() {
     scheduled.push_back(s);
   }
   const ForwardBatch batch = BuildForwardBatch(chunks, bs);
-  TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), &logits_));
-  ++stats_.steps;
-
-  std::vector<Sequence*> sampled;
+  std::vector<Sequence*> rows;  // the sequences with a logits row, in row order
   for (size_t i = 0; i < scheduled.size(); ++i) {
-    Sequence* s = scheduled[i];
-    const int32_t n = static_cast<int32_t>(chunks[i].tokens.size());
-    if (s->sched.num_computed < s->prompt_len) {
-      stats_.prompt_tokens += std::min(n, s->prompt_len - s->sched.num_computed);
-    }
-    s->sched.num_computed += n;
-    RegisterComputedBlocks(s);
-    if (chunks[i].logits != LogitRows::kNone) sampled.push_back(s);
+    if (chunks[i].logits != LogitRows::kNone) rows.push_back(scheduled[i]);
   }
-  SampleRows(sampled, logits_);
+  // Once the forward pass has written this step's KV: count it, and offer newly full blocks to
+  // the prefix cache (before sampling may finish sequences).
+  std::vector<int32_t> chunk_tokens;
+  for (const SequenceChunk& c : chunks) chunk_tokens.push_back(static_cast<int32_t>(c.tokens.size()));
+  const auto account = [&] {
+    for (size_t i = 0; i < scheduled.size(); ++i) {
+      Sequence* s = scheduled[i];
+      const int32_t n = chunk_tokens[i];
+      if (s->sched.num_computed < s->prompt_len) {
+        stats_.prompt_tokens += std::min(n, s->prompt_len - s->sched.num_computed);
+      }
+      s->sched.num_computed += n;
+      RegisterComputedBlocks(s);
+    }
+  };
+  ++stats_.steps;
+  const Status status = ForwardAndSample(batch, rows, account);
   stats_.busy_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return Status::Ok();
+  return status;
 }
 
 Result<std::vector<GenerationResult>> Engine::Generate(

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -123,9 +124,14 @@ class Engine {
   Engine();
   Status CheckTokens(std::span<const int32_t> tokens) const;
   Status CheckRequest(const EngineRequest& request) const;
-  // Samples the next token of every sequence that has a logits row: the one place that turns
-  // logits into tokens.
-  void SampleRows(std::span<Sequence* const> seqs, std::span<const float> logits);
+  // Runs the forward pass and samples the next token of every sequence that has a logits row:
+  // the one place that turns logits into tokens. When every such row is plain greedy (no
+  // penalties, no log-probs) the backend samples on the device and only token ids come back;
+  // otherwise the logits come to the host and the Sampler runs there. Greedy is the same
+  // either way, so which path a request takes never changes its tokens.
+  // `after_forward` runs between the two (the step's bookkeeping of computed KV).
+  Status ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* const> rows,
+                          const std::function<void()>& after_forward);
   // Appends a sampled token and applies the stop conditions.
   void AcceptToken(Sequence* s, SampledToken token);
   void RegisterComputedBlocks(Sequence* s);
@@ -149,6 +155,9 @@ class Engine {
   std::vector<SchedSeq*> running_, waiting_;
   uint64_t next_arrival_ = 0;
   std::vector<float> logits_;
+  std::vector<DeviceSamplingParams> device_sampling_;
+  std::vector<int32_t> sampled_tokens_;
+  std::vector<float> sampled_logprobs_;
 };
 
 }  // namespace tokenfab

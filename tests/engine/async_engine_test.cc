@@ -154,6 +154,23 @@ TEST(PrefixCachingTest, APinnedPrefixSurvivesPressure) {
             StatusCode::kResourceExhausted);
 }
 
+TEST(EngineSamplingTest, DeviceGreedyEqualsHostGreedy) {
+  // Without log-probs or penalties greedy rows are sampled by the backend; with them, by the
+  // host Sampler. The tokens must not depend on the path.
+  auto e = MakeEngine(Config());
+  ASSERT_NE(e, nullptr);
+  EngineRequest device = Greedy(Tokens(13, 11), 12);
+  device.sampling.num_logprobs = -1;
+  EngineRequest host = device;
+  host.sampling.num_logprobs = 0;
+  auto got = RunAll(*e, {{1, device}, {2, host}});
+  EXPECT_EQ(got[1].tokens, got[2].tokens);
+  EXPECT_EQ(got[1].tokens.size(), 12u);
+  // Mixed into one batch with a host-sampled row, the device-eligible one takes the host path.
+  auto mixed = RunAll(*e, {{3, device}, {4, host}});
+  EXPECT_EQ(mixed[3].tokens, got[1].tokens);
+}
+
 TEST(EnginePriorityTest, BetterPriorityRunsFirst) {
   EngineConfig c = Config();
   c.max_seqs = 1;
