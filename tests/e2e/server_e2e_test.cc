@@ -1,7 +1,8 @@
 // `tokenfab serve` end to end, as a separate process on an ephemeral port: the official
 // `openai` npm client (openai_client_test.mjs), then bad input of every kind — malformed JSON
 // and HTTP, wrong types, huge bodies, slow clients, 500 connections at once — each answered
-// with the right error or served, the server never crashing and serving others meanwhile;
+// with the right error or served, the server never crashing and serving others meanwhile; a
+// full queue answered early with 429 and Retry-After;
 // Prometheus metrics that promtool accepts; KV events and pinning; a clean drain on SIGTERM.
 #include <signal.h>
 #include <sys/wait.h>
@@ -274,6 +275,37 @@ TEST_F(ServerE2eTest, PinnedSystemPromptsAndKvEvents) {
                                       {"role": "user", "content": "hi"}], "max_tokens": 2, "cache_salt": "other"})",
                      200);
   EXPECT_EQ(salted["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+}
+
+TEST(ServerOverloadTest, AFullQueueIsRejectedEarlyWith429AndRetryAfter) {
+  const std::string dir = MakeServedModelDir();
+  ServerProcess server(dir, {"--max-seqs", "1", "--max-waiting", "2"});
+  ASSERT_TRUE(server.ok());
+  std::vector<std::unique_ptr<HttpConnection>> connections;
+  for (int i = 0; i < 12; ++i) {
+    connections.push_back(server.Connect());
+    ASSERT_NE(connections.back(), nullptr);
+    ASSERT_OK(connections.back()->Send(
+        "POST", "/v1/completions", R"({"prompt": [1, 2, 3], "max_tokens": 60, "ignore_eos": true})",
+        {{"Content-Type", "application/json"}}, std::chrono::seconds(5)));
+  }
+  int ok = 0, rejected = 0;
+  for (auto& c : connections) {
+    auto r = c->Receive(std::chrono::seconds(120));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (r->status == 200) {
+      ++ok;
+      continue;
+    }
+    EXPECT_EQ(r->status, 429) << r->body;
+    ++rejected;
+    EXPECT_GE(std::atoi(r->headers["retry-after"].c_str()), 1);
+    const Json j = Json::parse(r->body, nullptr, false);
+    EXPECT_EQ(j["error"]["code"], "rate_limit_exceeded") << r->body;
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(rejected, 1) << "one running and two queued at most: the rest are turned away";
+  EXPECT_EQ(server.Terminate(), 0);
 }
 
 TEST(ServerDrainTest, SigtermFinishesTheStreamInFlightAndExitsCleanly) {
