@@ -17,14 +17,15 @@
 #              prefix caching than without)
 #   longctx    sessions revisiting four 3000-word documents (fits a 4096-token llama-server slot)
 #   report     the comparison HTML pages and summary.json from whatever runs exist
-# Other settings (env): TOKENFAB (binary, default build-cuda/tokenfab or build/tokenfab),
+# Other settings (env): SERVERS (which of tokenfab tokenfab-nocache llama run; default all),
+# TOKENFAB (binary, default build-cuda/tokenfab or build/tokenfab),
 # SLOTS (llama-server parallel slots, default 64), CTX_PER_SLOT (default 4096),
 # TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
 # TOKENFAB_DEVICE (cuda),
 # EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
 set -euo pipefail
 if [ $# -ne 4 ]; then
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 HF_MODEL=$(realpath "$1")
@@ -101,15 +102,46 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
     | tee "$OUT/$name.summary.jsonl" | cut -c1-160
 }
 
-# The workloads: the same flags for both servers.
-FIXED=(--workload fixed --input-len 512 --output-len 128 --warmup 16
-       --concurrency 1,16,64 --num-requests "$(scale 256)")
+# The workloads: the same flags for every server. Request counts keep each run short enough
+# that a stage fits one 10-minute device call (QUICK=1 divides them by 8).
+FIXED=(--workload fixed --input-len 512 --output-len 128)
+FIXED_POINTS=("1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)")  # "concurrency requests"
 GOODPUT=(--workload chat --input-len 256 --output-len 192 --warmup 16
-         --request-rate 2,4,8,16,32 --num-requests "$(scale 400)" --max-concurrency 1024)
+         --request-rate 4,8,16,32 --num-requests "$(scale 200)" --max-concurrency 1024)
 MULTITURN=(--workload multi-turn --system-prompt-len 1000 --turns 4 --turn-input-len 100
            --output-len 64 --concurrency 16 --num-requests "$(scale 64)" --warmup 4)
 LONGCTX=(--workload long-context --documents 4 --document-len 3000 --turns 3 --turn-input-len 30
          --output-len 64 --concurrency 8 --num-requests "$(scale 32)")
+
+# SERVERS picks which servers a stage runs (default all): tokenfab, tokenfab-nocache (the
+# multiturn stage only), llama.
+SERVERS=${SERVERS:-tokenfab tokenfab-nocache llama}
+wants() { [[ " $SERVERS " == *" $1 "* ]]; }
+
+# run_stage STAGE SERVER: starts SERVER, runs the stage's benchmark into STAGE-SERVER.json.
+run_stage() {
+  local stage=$1 server=$2 port label
+  case $server in
+    tokenfab) start_tokenfab "tokenfab-$stage"; port=$TOKENFAB_PORT; label=tokenfab ;;
+    tokenfab-nocache) start_tokenfab "tokenfab-$stage-nocache" --no-prefix-caching
+                      port=$TOKENFAB_PORT; label="tokenfab no prefix cache" ;;
+    llama) start_llama; port=$LLAMA_PORT; label=llama-server ;;
+  esac
+  case $stage in
+    fixed)
+      local point c n
+      for point in "${FIXED_POINTS[@]}"; do
+        read -r c n <<<"$point"
+        bench "$port" "$label" "fixed-$server-c$c" "${FIXED[@]}" --concurrency "$c" \
+          --num-requests "$n" --warmup "$c"
+      done
+      ;;
+    goodput) bench "$port" "$label" "goodput-$server" "${GOODPUT[@]}" ;;
+    multiturn) bench "$port" "$label" "multiturn-$server" "${MULTITURN[@]}" ;;
+    longctx) bench "$port" "$label" "longctx-$server" "${LONGCTX[@]}" ;;
+  esac
+  stop_server
+}
 
 {
   date -u
@@ -121,40 +153,11 @@ LONGCTX=(--workload long-context --documents 4 --document-len 3000 --turns 3 --t
 
 for stage in $STAGES; do
   case $stage in
-    fixed)
-      start_tokenfab tokenfab-fixed
-      bench "$TOKENFAB_PORT" tokenfab fixed-tokenfab "${FIXED[@]}"
-      stop_server
-      start_llama
-      bench "$LLAMA_PORT" llama-server fixed-llama "${FIXED[@]}"
-      stop_server
-      ;;
-    goodput)
-      start_tokenfab tokenfab-goodput
-      bench "$TOKENFAB_PORT" tokenfab goodput-tokenfab "${GOODPUT[@]}"
-      stop_server
-      start_llama
-      bench "$LLAMA_PORT" llama-server goodput-llama "${GOODPUT[@]}"
-      stop_server
+    fixed|goodput|longctx)
+      for server in tokenfab llama; do wants "$server" && run_stage "$stage" "$server"; done
       ;;
     multiturn)
-      start_tokenfab tokenfab-multiturn
-      bench "$TOKENFAB_PORT" "tokenfab prefix cache" multiturn-tokenfab "${MULTITURN[@]}"
-      stop_server
-      start_tokenfab tokenfab-multiturn-nocache --no-prefix-caching
-      bench "$TOKENFAB_PORT" "tokenfab no prefix cache" multiturn-tokenfab-nocache "${MULTITURN[@]}"
-      stop_server
-      start_llama
-      bench "$LLAMA_PORT" llama-server multiturn-llama "${MULTITURN[@]}"
-      stop_server
-      ;;
-    longctx)
-      start_tokenfab tokenfab-longctx
-      bench "$TOKENFAB_PORT" tokenfab longctx-tokenfab "${LONGCTX[@]}"
-      stop_server
-      start_llama
-      bench "$LLAMA_PORT" llama-server longctx-llama "${LONGCTX[@]}"
-      stop_server
+      for server in tokenfab tokenfab-nocache llama; do wants "$server" && run_stage "$stage" "$server"; done
       ;;
     report)
       for w in fixed goodput multiturn longctx; do
@@ -173,7 +176,7 @@ def runs(name):
 def pick(rs, key):
     return {r["label"].split(" @ ")[1]: r for r in rs}.get(key)
 s = {}
-t, l = pick(runs("fixed-tokenfab"), "c=64"), pick(runs("fixed-llama"), "c=64")
+t, l = pick(runs("fixed-tokenfab-c64"), "c=64"), pick(runs("fixed-llama-c64"), "c=64")
 if t and l:
     s["fixed_c64_output_tok_s"] = {"tokenfab": t["output_throughput"], "llama-server": l["output_throughput"],
                                    "ratio": t["output_throughput"] / max(l["output_throughput"], 1e-9), "target": 8}
