@@ -1,5 +1,7 @@
 #include "engine/async_engine.h"
 
+#include <utility>
+
 #include "base/logging.h"
 
 namespace tokenfab {
@@ -78,8 +80,7 @@ bool AsyncEngine::Drain(std::chrono::steady_clock::time_point deadline) {
   }
   if (in_flight_ == 0) return true;
   LOG(WARNING) << "drain deadline passed with " << in_flight_ << " requests in flight; cancelling";
-  // Cancel everything still known: ids are 1..next_id_-1 (finished ones are ignored).
-  for (int64_t id = 1; id < next_id_; ++id) cancels_.push_back(id);
+  abort_all_ = true;
   wake_.notify_all();
   const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (in_flight_ > 0) {
@@ -122,15 +123,17 @@ void AsyncEngine::Loop() {
   while (true) {
     std::vector<Submission> inbox;
     std::vector<int64_t> cancels;
+    bool abort_all = false;
     {
       MutexLock lock(&mu_);
-      if (!stop_ && inbox_.empty() && cancels_.empty() && !engine_->HasWork()) {
+      if (!stop_ && !abort_all_ && inbox_.empty() && cancels_.empty() && !engine_->HasWork()) {
         wake_.wait_for(mu_, kIdlePoll);
       }
       if (stop_) break;
       inbox.swap(inbox_);
       cancels.swap(cancels_);
       inbox_tokens_ = 0;
+      abort_all = std::exchange(abort_all_, false);
     }
     for (Submission& s : inbox) {
       OutputCallback callback = s.on_output;
@@ -145,6 +148,7 @@ void AsyncEngine::Loop() {
       }
     }
     for (int64_t id : cancels) engine_->AbortRequest(id);
+    if (abort_all) engine_->AbortAll(UnavailableError("the server is shutting down"));
     if (!engine_->HasWork()) {
       RefreshSnapshot(0, 0);
       continue;

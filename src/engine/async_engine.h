@@ -89,6 +89,7 @@ class AsyncEngine {
   int64_t next_id_ GUARDED_BY(mu_) = 1;
   int64_t in_flight_ GUARDED_BY(mu_) = 0;  // submitted and not yet finished
   bool stop_ GUARDED_BY(mu_) = false;
+  bool abort_all_ GUARDED_BY(mu_) = false;  // Drain's deadline passed: end every request
   EngineSnapshot snapshot_ GUARDED_BY(mu_);
   std::thread thread_;
 };

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -408,7 +409,14 @@ std::shared_ptr<HttpExchange> Connection::MakeExchange() {
 void HttpServer::Impl::DoAccept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) {
+    if (ec) {
+      // Out of file descriptors, say: retry after a pause instead of spinning.
+      LOG(WARNING) << "accept failed: " << ec.message();
+      auto timer = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(50));
+      timer->async_wait([this, timer](beast::error_code) { DoAccept(); });
+      return;
+    }
+    {
       if (connections.load() >= config.max_connections) {
         LOG(WARNING) << "refusing a connection: " << connections.load() << " open";
         beast::error_code ignored;
