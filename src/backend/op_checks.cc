@@ -113,11 +113,33 @@ Status CheckAttention(const AttentionArgs& a, const AttentionMetadata& meta, DTy
   return Status::Ok();
 }
 
-Status CheckSiluMul(const Tensor& in, const Tensor& out, DType act) {
-  if (in.dtype != act || in.rank != 2 || in.dim(1) % 2 != 0) return Bad("SiluMul", Describe("in", in));
-  if (out.dtype != act || out.rank != 2 || out.dim(0) != in.dim(0) ||
-      out.dim(1) * 2 != in.dim(1)) {
-    return Bad("SiluMul", Describe("out", out));
+Status CheckNormMatMul(const Tensor& x, const Tensor& norm_weight, const Tensor& w,
+                      const Tensor& bias, const Tensor& out, DType act) {
+  if (x.dtype != DType::kF32 || x.rank != 2) return Bad("NormMatMul", Describe("x", x));
+  if (norm_weight.dtype != DType::kF32 || norm_weight.rank != 1 ||
+      norm_weight.dim(0) != x.dim(1)) {
+    return Bad("NormMatMul", Describe("norm_weight", norm_weight));
+  }
+  const Tensor x_as_act(x.data, act, {x.dim(0), x.dim(1)});  // the normalised rows' shape
+  const Status s = CheckMatMul(x_as_act, w, bias, out, act);
+  return s.ok() ? s : Bad("NormMatMul", s.message());
+}
+
+Status CheckMatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                      const Tensor& residual, DType act) {
+  if (x.dtype != act || x.rank != 2 || (gated && x.dim(1) % 2 != 0)) {
+    return Bad("MatMulAdd", Describe("x", x));
+  }
+  const int64_t k = gated ? x.dim(1) / 2 : x.dim(1);
+  if (!IsWeightDType(w.dtype) || w.rank != 2 || w.dim(1) != k) {
+    return Bad("MatMulAdd", Describe("w", w) + " for " + Describe("x", x));
+  }
+  if (!bias.empty() && (bias.dtype != DType::kF32 || bias.rank != 1 || bias.dim(0) != w.dim(0))) {
+    return Bad("MatMulAdd", Describe("bias", bias));
+  }
+  if (residual.dtype != DType::kF32 || residual.rank != 2 || residual.dim(0) != x.dim(0) ||
+      residual.dim(1) != w.dim(0)) {
+    return Bad("MatMulAdd", Describe("residual", residual));
   }
   return Status::Ok();
 }
@@ -154,8 +176,9 @@ Status CheckMoeExperts(const MoeArgs& a, DType act) {
       a.expert_weights.dim(0) != t || a.expert_weights.dim(1) != a.expert_ids.dim(1)) {
     return Bad("MoeExperts", Describe("expert_weights", a.expert_weights));
   }
-  if (a.out.dtype != act || a.out.rank != 2 || a.out.dim(0) != t || a.out.dim(1) != h) {
-    return Bad("MoeExperts", Describe("out", a.out));
+  if (a.residual.dtype != DType::kF32 || a.residual.rank != 2 || a.residual.dim(0) != t ||
+      a.residual.dim(1) != h) {
+    return Bad("MoeExperts", Describe("residual", a.residual));
   }
   return Status::Ok();
 }

@@ -51,7 +51,7 @@ struct MoeArgs {
   Tensor expert_weights;  // f32 [T, K]
   Tensor gate_up;      // w [E, 2I, H]: per expert, gate rows then up rows
   Tensor down;         // w [E, H, I]
-  Tensor out;          // act [T, H]: sum_k weight_k * down_e(silu(gate_e x) * up_e x)
+  Tensor residual;     // f32 [T, H]: += sum_k weight_k * down_e(silu(gate_e x) * up_e x)
 };
 
 class Ops {
@@ -65,13 +65,21 @@ class Ops {
   // out = x / rms(x) * weight, row-wise. x, out act|f32 [N, W]; weight f32 [W].
   virtual Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
 
-  // residual += delta; out = RmsNorm(residual). residual act|f32, delta act, out act|f32 [N, W].
-  virtual Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                            float eps, const Tensor& out) = 0;
-
   // out = x @ w^T (+ bias). x act|f32 [M, K]; w [N, K]; bias f32 [N] or empty; out act|f32 [M, N].
   virtual Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias,
                         const Tensor& out) = 0;
+
+  // A block's input projection: out = RmsNorm(x, norm_weight) @ w^T (+ bias), the normalised
+  // rows rounded to act as RmsNorm would store them. x f32 [M, K] (the residual stream);
+  // norm_weight f32 [K]; w [N, K]; out act|f32 [M, N].
+  virtual Status NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps,
+                            const Tensor& w, const Tensor& bias, const Tensor& out) = 0;
+
+  // A block's output projection added into the residual: residual += x @ w^T (+ bias).
+  // x act [M, K]; or with `gated`, act [M, 2K] read as silu(x[:, :K]) * x[:, K:] (an MLP's gate
+  // and up halves), the product rounded to act. w [N, K]; residual f32 [M, N].
+  virtual Status MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                           const Tensor& residual) = 0;
 
   // Splits qkv, applies q/k norm and RoPE at meta.positions, writes K/V at meta.slot_mapping.
   virtual Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) = 0;
@@ -79,9 +87,6 @@ class Ops {
   // Causal attention of each new token over its sequence's cached keys (GQA: query head h
   // reads kv head h / (Hq / Hkv)).
   virtual Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) = 0;
-
-  // out = silu(in[:, :I]) * in[:, I:]. in act [M, 2I]; out act [M, I].
-  virtual Status SiluMul(const Tensor& in, const Tensor& out) = 0;
 
   // Softmax over experts, top-k, optional renormalisation of the k weights to sum to 1.
   // logits f32 or act [T, E]; ids i32 [T, K]; weights f32 [T, K].

@@ -71,17 +71,14 @@ Status CausalLm::Reserve(int32_t max_tokens, int32_t max_logit_rows) {
   auto bind = [&](Arena& arena) {
     residual_ = arena.Take(DType::kF32, {t, h});
     normed_f32_ = arena.Take(DType::kF32, {t, h});
-    normed_ = arena.Take(act_, {t, h});
     qkv_ = arena.Take(act_, {t, c.q_size() + 2 * c.kv_size()});
     q_ = arena.Take(act_, {t, c.q_size()});
     attn_ = arena.Take(act_, {t, c.q_size()});
-    delta_ = arena.Take(act_, {t, h});
     mlp_in_ = arena.Take(act_, {t, 2 * mlp_width_});
-    mlp_act_ = arena.Take(act_, {t, mlp_width_});
     router_logits_ = arena.Take(DType::kF32, {t, e});
     route_ids_ = arena.Take(DType::kI32, {t, k});
     route_weights_ = arena.Take(DType::kF32, {t, k});
-    row_hidden_ = arena.Take(act_, {r, h});
+    row_hidden_ = arena.Take(DType::kF32, {r, h});
     logits_ = arena.Take(DType::kF32, {r, c.vocab_size});
     sampled_tokens_ = arena.Take(DType::kI32, {r});
     sampled_logprobs_ = arena.Take(DType::kF32, {r});
@@ -244,18 +241,13 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   const LayerWeights& w = weights_.layers[l];
   Ops& ops = backend_->ops();
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const Tensor residual = residual_.Rows(0, t), normed = normed_.Rows(0, t);
-  const Tensor delta = delta_.Rows(0, t);
-
-  if (l == 0) {
-    TF_RETURN_IF_ERROR(ops.RmsNorm(residual, w.input_norm, eps, normed));
-  } else {
-    TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual, delta, w.input_norm, eps, normed));
-  }
+  // The residual stream (f32) is read through each block's norm and each block adds its
+  // output back into it.
+  const Tensor residual = residual_.Rows(0, t);
 
   // Attention block.
   const Tensor qkv = qkv_.Rows(0, t), q = q_.Rows(0, t), attn = attn_.Rows(0, t);
-  TF_RETURN_IF_ERROR(ops.MatMul(normed, w.qkv, w.qkv_bias, qkv));
+  TF_RETURN_IF_ERROR(ops.NormMatMul(residual, w.input_norm, eps, w.qkv, w.qkv_bias, qkv));
   QkvArgs qa;
   qa.qkv = qkv;
   qa.q_norm = w.q_norm;
@@ -280,15 +272,16 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   aa.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   aa.sliding_window = static_cast<int>(c.sliding_window[l]);
   TF_RETURN_IF_ERROR(ops.Attention(aa, meta));
-  TF_RETURN_IF_ERROR(ops.MatMul(attn, w.o, w.o_bias, delta));
-  // MLP block; its output lands in delta, added to the residual by the next norm.
+  TF_RETURN_IF_ERROR(ops.MatMulAdd(attn, /*gated=*/false, w.o, w.o_bias, residual));
+
+  // MLP block.
   if (c.IsMoeLayer(l)) {
     const int64_t k = c.num_experts_per_tok;
     const Tensor normed_f32 = normed_f32_.Rows(0, t);
     const Tensor logits = router_logits_.Rows(0, t).Reshape({t, c.num_experts});
     const Tensor ids = route_ids_.Rows(0, t).Reshape({t, k});
     const Tensor weights = route_weights_.Rows(0, t).Reshape({t, k});
-    TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual, delta, w.post_attention_norm, eps, normed_f32));
+    TF_RETURN_IF_ERROR(ops.RmsNorm(residual, w.post_attention_norm, eps, normed_f32));
     TF_RETURN_IF_ERROR(ops.MatMul(normed_f32, w.router, Tensor(), logits));
     TF_RETURN_IF_ERROR(ops.MoeRoute(logits, c.norm_topk_prob, ids, weights));
     MoeArgs ma;
@@ -297,16 +290,14 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
     ma.expert_weights = weights;
     ma.gate_up = w.experts_gate_up;
     ma.down = w.experts_down;
-    ma.out = delta;
+    ma.residual = residual;
     return ops.MoeExperts(ma);
   }
-  TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual, delta, w.post_attention_norm, eps, normed));
   const int64_t inter = c.intermediate_size;
   const Tensor mlp_in = Tensor(mlp_in_.data, act_, {t, 2 * inter});
-  const Tensor mlp_act = Tensor(mlp_act_.data, act_, {t, inter});
-  TF_RETURN_IF_ERROR(ops.MatMul(normed, w.gate_up, w.gate_up_bias, mlp_in));
-  TF_RETURN_IF_ERROR(ops.SiluMul(mlp_in, mlp_act));
-  return ops.MatMul(mlp_act, w.down, w.down_bias, delta);
+  TF_RETURN_IF_ERROR(
+      ops.NormMatMul(residual, w.post_attention_norm, eps, w.gate_up, w.gate_up_bias, mlp_in));
+  return ops.MatMulAdd(mlp_in, /*gated=*/true, w.down, w.down_bias, residual);
 }
 
 Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
@@ -314,13 +305,12 @@ Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
   const int32_t t = v.meta.num_tokens, r = v.num_rows;
   TF_RETURN_IF_ERROR(ops.Embedding(v.token_ids, weights_.embed, residual_.Rows(0, t)));
   for (int l = 0; l < config_.num_layers; ++l) TF_RETURN_IF_ERROR(RunLayer(l, kv, v.meta, t));
-  TF_RETURN_IF_ERROR(ops.AddRmsNorm(residual_.Rows(0, t), delta_.Rows(0, t), weights_.final_norm,
-                                    static_cast<float>(config_.rms_norm_eps),
-                                    normed_.Rows(0, t)));
   if (r == 0) return Status::Ok();
-  TF_RETURN_IF_ERROR(ops.GatherRows(normed_.Rows(0, t), v.logit_rows, row_hidden_.Rows(0, r)));
-  TF_RETURN_IF_ERROR(
-      ops.MatMul(row_hidden_.Rows(0, r), weights_.lm_head, Tensor(), logits_.Rows(0, r)));
+  // Only the rows whose logits are wanted go through the final norm and lm_head.
+  TF_RETURN_IF_ERROR(ops.GatherRows(residual_.Rows(0, t), v.logit_rows, row_hidden_.Rows(0, r)));
+  TF_RETURN_IF_ERROR(ops.NormMatMul(row_hidden_.Rows(0, r), weights_.final_norm,
+                                    static_cast<float>(config_.rms_norm_eps), weights_.lm_head,
+                                    Tensor(), logits_.Rows(0, r)));
   if (v.sampling.empty()) return Status::Ok();
   return ops.Sample(logits_.Rows(0, r), v.sampling, sampled_tokens_.Rows(0, r),
                     sampled_logprobs_.Rows(0, r));

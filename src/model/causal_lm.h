@@ -93,9 +93,9 @@ class CausalLm {
   DeviceBuffer workspace_;
   Tensor residual_;     // f32 [T, H] on every backend: the residual stream
   Tensor normed_f32_;   // f32 [T, H]: MoE layers' normed input, read by router and experts
-  Tensor normed_, qkv_, q_, attn_, delta_, mlp_in_, mlp_act_;
-  Tensor router_logits_, route_ids_, route_weights_, row_hidden_, logits_, sampled_tokens_,
-      sampled_logprobs_;
+  Tensor qkv_, q_, attn_, mlp_in_;
+  Tensor router_logits_, route_ids_, route_weights_, logits_, sampled_tokens_, sampled_logprobs_;
+  Tensor row_hidden_;   // f32 [R, H]: the residual rows whose logits are wanted
   DeviceBuffer inv_freq_buffer_;
   Tensor inv_freq_;
   DeviceBuffer metadata_buffer_;  // eager batches

@@ -1,4 +1,4 @@
-// Row-wise ops (Embedding, RmsNorm, AddRmsNorm, SiluMul, GatherRows) of every backend against
+// Row-wise ops (Embedding, RmsNorm, GatherRows) of every backend against
 // double-precision references written out here.
 #include <gtest/gtest.h>
 
@@ -102,53 +102,6 @@ TEST_P(ElementwiseOpsTest, RmsNormOfAZeroRowIsZero) {
   DeviceTensor out = testing::Filled(backend(), act(), {2, 8}, 1.0f);
   ASSERT_OK(ops().RmsNorm(xd.tensor, wd.tensor, 1e-6f, out.tensor));
   EXPECT_EQ(Download(backend(), out.tensor), std::vector<float>(16, 0.0f));
-}
-
-TEST_P(ElementwiseOpsTest, AddRmsNormUpdatesTheResidualAndNormalisesIt) {
-  for (int64_t width : kWidths) {
-    const int64_t rows = 5;
-    SCOPED_TRACE(::testing::Message() << rows << " x " << width);
-    const float eps = 1e-6f;
-    const std::vector<float> residual = RoundTo(act(), RandomFloats(rows * width, 5, width));
-    const std::vector<float> delta = RoundTo(act(), RandomFloats(rows * width, 6, width, 0.5f));
-    const std::vector<float> w = RandomFloats(width, 7, width, 1.5f);
-    DeviceTensor rd = Upload(backend(), residual, act(), {rows, width});
-    DeviceTensor dd = Upload(backend(), delta, act(), {rows, width});
-    DeviceTensor wd = Upload(backend(), w, DType::kF32, {width});
-    DeviceTensor out = testing::Filled(backend(), act(), {rows, width}, 0.0f);
-    ASSERT_OK(ops().AddRmsNorm(rd.tensor, dd.tensor, wd.tensor, eps, out.tensor));
-    std::vector<double> sum(residual.size());
-    std::vector<float> sum_f(residual.size());
-    for (size_t i = 0; i < sum.size(); ++i) {
-      sum[i] = double(residual[i]) + delta[i];
-      sum_f[i] = static_cast<float>(sum[i]);
-    }
-    ExpectNear(Download(backend(), rd.tensor), sum, tol(), "residual += delta");
-    ExpectNear(Download(backend(), out.tensor), RmsNormReference(sum_f, w, eps, rows, width), tol(),
-               "RmsNorm(residual)");
-    EXPECT_EQ(Download(backend(), dd.tensor), delta) << "AddRmsNorm changed delta";
-  }
-}
-
-TEST_P(ElementwiseOpsTest, SiluMulMatchesReference) {
-  for (int64_t inter : {1, 7, 16, 17, 96, 333}) {
-    for (int64_t rows : {1, 4, 9}) {
-      SCOPED_TRACE(::testing::Message() << rows << " x " << inter);
-      // Gates from -12 to 12 reach both tails of the sigmoid.
-      const std::vector<float> in = RoundTo(act(), RandomFloats(rows * 2 * inter, 8, inter, 12.0f));
-      DeviceTensor id = Upload(backend(), in, act(), {rows, 2 * inter});
-      DeviceTensor out = testing::Filled(backend(), act(), {rows, inter}, 0.0f);
-      ASSERT_OK(ops().SiluMul(id.tensor, out.tensor));
-      std::vector<double> ref(rows * inter);
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t i = 0; i < inter; ++i) {
-          const double g = in[r * 2 * inter + i], u = in[r * 2 * inter + inter + i];
-          ref[r * inter + i] = g / (1.0 + std::exp(-g)) * u;
-        }
-      }
-      ExpectNear(Download(backend(), out.tensor), ref, tol(), "SiluMul");
-    }
-  }
 }
 
 TEST_P(ElementwiseOpsTest, GatherRowsCopiesTheIndexedRows) {

@@ -149,17 +149,18 @@ TEST_P(MoeExpertsTest, WeightedSumOfRoutedExpertMlps) {
     DeviceTensor dd = Upload(backend(), down, w_dtype, {e, h, in});
     DeviceTensor id = UploadI32(backend(), ids, {t, k});
     DeviceTensor wd = Upload(backend(), weights, DType::kF32, {t, k});
-    DeviceTensor out = testing::Filled(backend(), act(), {t, h}, 99.0f);
+    // The experts' weighted outputs are added into an f32 residual that already holds 0.25.
+    DeviceTensor out = testing::Filled(backend(), DType::kF32, {t, h}, 0.25f);
     MoeArgs a;
     a.x = xd.tensor;
     a.expert_ids = id.tensor;
     a.expert_weights = wd.tensor;
     a.gate_up = gd.tensor;
     a.down = dd.tensor;
-    a.out = out.tensor;
+    a.residual = out.tensor;
     ASSERT_OK(ops().MoeExperts(a));
 
-    std::vector<double> ref(t * h, 0.0), bound(t * h, 0.0);
+    std::vector<double> ref(t * h, 0.25), bound(t * h, 0.25);
     for (int64_t i = 0; i < t; ++i) {
       for (int64_t j = 0; j < k; ++j) {
         const int32_t ex = ids[i * k + j];

@@ -262,24 +262,38 @@ TEST(OpChecksTest, Attention) {
         with([](AttentionArgs& a, AttentionMetadata&) { a.sliding_window = -1; })}});
 }
 
-TEST(OpChecksTest, SiluMul) {
-  EXPECT_OK(CheckSiluMul(T(kAct, {3, 8}), T(kAct, {3, 4}), kAct));
-  ExpectAllRejected("SiluMul",
-                    {{"odd input",
-                      [] {
-                        return CheckSiluMul(T(kAct, {3, 7}), T(kAct, {3, 3}), kAct);
-                      }},
-                     {"out width",
-                      [] {
-                        return CheckSiluMul(T(kAct, {3, 8}), T(kAct, {3, 8}), kAct);
-                      }},
-                     {"out rows",
-                      [] {
-                        return CheckSiluMul(T(kAct, {3, 8}), T(kAct, {2, 4}), kAct);
-                      }},
-                     {"dtype", [] {
-                        return CheckSiluMul(T(DType::kBF16, {3, 8}), T(kAct, {3, 4}), kAct);
-                      }}});
+TEST(OpChecksTest, NormMatMul) {
+  const Tensor x = T(DType::kF32, {3, 8}), g = T(DType::kF32, {8}), w = T(DType::kBF16, {5, 8});
+  EXPECT_OK(CheckNormMatMul(x, g, w, Tensor(), T(kAct, {3, 5}), kAct));
+  EXPECT_OK(CheckNormMatMul(x, g, w, T(DType::kF32, {5}), T(DType::kF32, {3, 5}), kAct));
+  ExpectAllRejected(
+      "NormMatMul",
+      {{"x not f32", [&] { return CheckNormMatMul(T(DType::kBF16, {3, 8}), g, w, Tensor(),
+                                                  T(kAct, {3, 5}), DType::kBF16); }},
+       {"norm width", [&] { return CheckNormMatMul(x, T(DType::kF32, {7}), w, Tensor(),
+                                                   T(kAct, {3, 5}), kAct); }},
+       {"w width", [&] { return CheckNormMatMul(x, g, T(DType::kBF16, {5, 7}), Tensor(),
+                                                T(kAct, {3, 5}), kAct); }},
+       {"out shape", [&] { return CheckNormMatMul(x, g, w, Tensor(), T(kAct, {3, 4}), kAct); }},
+       {"bias width", [&] { return CheckNormMatMul(x, g, w, T(DType::kF32, {4}),
+                                                   T(kAct, {3, 5}), kAct); }}});
+}
+
+TEST(OpChecksTest, MatMulAdd) {
+  const Tensor w = T(DType::kBF16, {5, 8}), r = T(DType::kF32, {3, 5});
+  EXPECT_OK(CheckMatMulAdd(T(kAct, {3, 8}), false, w, Tensor(), r, kAct));
+  EXPECT_OK(CheckMatMulAdd(T(kAct, {3, 16}), true, w, T(DType::kF32, {5}), r, kAct));
+  ExpectAllRejected(
+      "MatMulAdd",
+      {{"gated odd width", [&] { return CheckMatMulAdd(T(kAct, {3, 15}), true, w, Tensor(), r,
+                                                       kAct); }},
+       {"gated K", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), true, w, Tensor(), r, kAct); }},
+       {"residual not f32", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), false, w, Tensor(),
+                                                        T(DType::kI32, {3, 5}), kAct); }},
+       {"residual rows", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), false, w, Tensor(),
+                                                     T(DType::kF32, {2, 5}), kAct); }},
+       {"x dtype", [&] { return CheckMatMulAdd(T(DType::kI32, {3, 8}), false, w, Tensor(), r,
+                                               kAct); }}});
 }
 
 TEST(OpChecksTest, MoeRoute) {
@@ -324,7 +338,7 @@ TEST(OpChecksTest, MoeExperts) {
                    T(DType::kF32, {3, 2}),
                    T(DType::kBF16, {4, 12, 8}),
                    T(DType::kBF16, {4, 8, 6}),
-                   T(kAct, {3, 8})};
+                   T(DType::kF32, {3, 8})};
   EXPECT_OK(CheckMoeExperts(ok, kAct));
   auto with = [&](std::function<void(MoeArgs&)> edit) {
     return [&ok, edit] {
@@ -366,8 +380,11 @@ TEST(OpChecksTest, MoeExperts) {
                                    {"weights k", with([](MoeArgs& a) {
                                       a.expert_weights = T(DType::kF32, {3, 1});
                                     })},
-                                   {"out width", with([](MoeArgs& a) {
-                                      a.out = T(kAct, {3, 6});
+                                   {"residual width", with([](MoeArgs& a) {
+                                      a.residual = T(DType::kF32, {3, 6});
+                                    })},
+                                   {"residual dtype", with([](MoeArgs& a) {
+                                      a.residual = T(DType::kI32, {3, 8});
                                     })}});
 }
 
@@ -423,9 +440,10 @@ TEST_P(OpsRejectBadArgumentsTest, EveryOp) {
                 "Embedding with f32 ids");
   ExpectInvalid(ops().RmsNorm(V(a, {2, 4}), V(DType::kF32, {5}), 1e-6f, V(a, {2, 4})),
                 "RmsNorm with a short weight");
-  ExpectInvalid(
-      ops().AddRmsNorm(V(a, {2, 4}), V(a, {3, 4}), V(DType::kF32, {4}), 1e-6f, V(a, {2, 4})),
-      "AddRmsNorm with mismatched delta");
+  ExpectInvalid(ops().NormMatMul(V(DType::kF32, {2, 4}), V(DType::kF32, {3}), 1e-6f,
+                                 V(backend().WeightDType(DType::kBF16), {3, 4}), Tensor(),
+                                 V(a, {2, 3})),
+                "NormMatMul with a short norm weight");
   ExpectInvalid(ops().MatMul(V(a, {2, 4}), V(backend().WeightDType(DType::kBF16), {3, 5}), Tensor(),
                              V(a, {2, 3})),
                 "MatMul with mismatched K");
@@ -434,7 +452,9 @@ TEST_P(OpsRejectBadArgumentsTest, EveryOp) {
   ExpectInvalid(ops().PrepareQkv(s.qkv, s.meta), "PrepareQkv with 4/3 heads");
   s.attn.sliding_window = -5;
   ExpectInvalid(ops().Attention(s.attn, s.meta), "Attention with a negative window");
-  ExpectInvalid(ops().SiluMul(V(a, {2, 5}), V(a, {2, 2})), "SiluMul of an odd width");
+  ExpectInvalid(ops().MatMulAdd(V(a, {2, 5}), true, V(backend().WeightDType(DType::kBF16), {3, 2}),
+                                Tensor(), V(DType::kF32, {2, 3})),
+                "gated MatMulAdd of an odd width");
   ExpectInvalid(
       ops().MoeRoute(V(DType::kF32, {2, 4}), true, V(DType::kI32, {2, 5}), V(DType::kF32, {2, 5})),
       "MoeRoute with k > experts");

@@ -1,5 +1,6 @@
-// Row-wise CPU ops: embedding, RMSNorm (plain and fused with the residual add), SiLU*mul,
-// row gathers and the f32 GEMM entry point. Norm statistics accumulate in double so that the
+// Row-wise CPU ops and the GEMM entry points: embedding, RMSNorm, row gathers, MatMul and the
+// fused block projections (RmsNorm then MatMul; MatMul, optionally of silu(gate) * up, added
+// into the residual). Norm statistics accumulate in double so that the
 // reference is at least as exact as torch's f32 reductions.
 #include <cmath>
 #include <cstring>
@@ -54,22 +55,6 @@ Status CpuOps::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const T
   return Status::Ok();
 }
 
-Status CpuOps::AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                          float eps, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckRmsNorm(residual, weight, out, DType::kF32));
-  TF_RETURN_IF_ERROR(CheckRmsNorm(delta, weight, out, DType::kF32));
-  const int64_t width = residual.dim(1);
-  pool_->ParallelFor(residual.dim(0), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      float* res = residual.as<float>() + r * width;
-      const float* d = delta.as<float>() + r * width;
-      for (int64_t i = 0; i < width; ++i) res[i] += d[i];
-      NormalizeRow(res, weight.as<float>(), eps, width, out.as<float>() + r * width);
-    }
-  });
-  return Status::Ok();
-}
-
 Status CpuOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) {
   TF_RETURN_IF_ERROR(CheckMatMul(x, w, bias, out, DType::kF32));
   CpuGemm(x.as<float>(), x.dim(0), x.dim(1), w.data, w.dtype, w.dim(0),
@@ -77,20 +62,46 @@ Status CpuOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   return Status::Ok();
 }
 
-Status CpuOps::SiluMul(const Tensor& in, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckSiluMul(in, out, DType::kF32));
-  const int64_t inter = out.dim(1);
-  pool_->ParallelFor(in.dim(0), [&](int64_t begin, int64_t end) {
+Status CpuOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                          const Tensor& bias, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, out, DType::kF32));
+  const int64_t rows = x.dim(0), width = x.dim(1);
+  scratch_in_.resize(static_cast<size_t>(rows * width));
+  pool_->ParallelFor(rows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const float* gate = in.as<float>() + r * 2 * inter;
-      const float* up = gate + inter;
-      float* o = out.as<float>() + r * inter;
-      for (int64_t i = 0; i < inter; ++i) {
-        const float g = gate[i];
-        o[i] = g / (1.0f + std::exp(-g)) * up[i];
-      }
+      NormalizeRow(x.as<float>() + r * width, norm_weight.as<float>(), eps, width,
+                   scratch_in_.data() + r * width);
     }
   });
+  CpuGemm(scratch_in_.data(), rows, width, w.data, w.dtype, w.dim(0),
+          bias.empty() ? nullptr : bias.as<float>(), out.as<float>(), *pool_);
+  return Status::Ok();
+}
+
+Status CpuOps::MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                         const Tensor& residual) {
+  TF_RETURN_IF_ERROR(CheckMatMulAdd(x, gated, w, bias, residual, DType::kF32));
+  const int64_t rows = x.dim(0), k = w.dim(1), n = w.dim(0);
+  const float* in = x.as<float>();
+  if (gated) {
+    scratch_in_.resize(static_cast<size_t>(rows * k));
+    pool_->ParallelFor(rows, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float* gate = x.as<float>() + r * 2 * k;
+        const float* up = gate + k;
+        float* o = scratch_in_.data() + r * k;
+        for (int64_t i = 0; i < k; ++i) o[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+      }
+    });
+    in = scratch_in_.data();
+  }
+  scratch_out_.resize(static_cast<size_t>(rows * n));
+  CpuGemm(in, rows, k, w.data, w.dtype, n, bias.empty() ? nullptr : bias.as<float>(),
+          scratch_out_.data(), *pool_);
+  float* res = residual.as<float>();
+  pool_->ParallelFor(rows * n, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) res[i] += scratch_out_[i];
+  }, 4096);
   return Status::Ok();
 }
 

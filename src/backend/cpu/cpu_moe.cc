@@ -96,8 +96,7 @@ Status CpuOps::MoeExperts(const MoeArgs& a) {
   const float* w = a.expert_weights.as<float>();
   pool_->ParallelFor(t_count, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      float* out = a.out.as<float>() + t * hidden;
-      std::fill(out, out + hidden, 0.0f);
+      float* out = a.residual.as<float>() + t * hidden;
       for (int64_t j = 0; j < k; ++j) {
         const float* c = contrib.data() + (t * k + j) * hidden;
         const float weight = w[t * k + j];

@@ -3,6 +3,8 @@
 #pragma once
 
 #include "backend/ops.h"
+#include <vector>
+
 #include "base/thread_pool.h"
 
 namespace tokenfab {
@@ -13,12 +15,13 @@ class CpuOps final : public Ops {
 
   Status Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) override;
   Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
-  Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& out) override;
   Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) override;
+  Status NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                    const Tensor& bias, const Tensor& out) override;
+  Status MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                   const Tensor& residual) override;
   Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) override;
   Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) override;
-  Status SiluMul(const Tensor& in, const Tensor& out) override;
   Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
                   const Tensor& weights) override;
   Status MoeExperts(const MoeArgs& args) override;
@@ -28,6 +31,8 @@ class CpuOps final : public Ops {
 
  private:
   ThreadPool* pool_;
+  // Intermediates of the fused ops (normalised or gated inputs, products to add), reused.
+  std::vector<float> scratch_in_, scratch_out_;
 };
 
 }  // namespace tokenfab

@@ -24,6 +24,7 @@ struct AttentionParams {
   __nv_bfloat16* out;            // [T, Hq, D]
   float* partial_acc;            // [T, Hq, splits, D], used when splits > 1
   float* partial_ml;             // [T, Hq, splits, 2]: running max and sum
+  int* split_counters;           // [T, Hkv], zero: splits finished (decode kernel only)
   int num_tokens;
   int num_seqs;
   int num_q_heads;

@@ -18,11 +18,13 @@ __device__ int SequenceOfToken(const int32_t* query_start, int num_seqs, int tok
   return lo;
 }
 
-// D: head_dim; L = D / 8 lanes per key; K = 32 / L keys per warp step.
+// D: head_dim; L = D / 8 lanes per key; K = 32 / L keys per warp step; kC keys per lane group
+// per round (fewer with more heads, for registers).
 template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionParams p) {
   constexpr int L = D / 8;
   constexpr int K = 32 / L;
+  constexpr int kC = G <= 4 ? 4 : 2;
   constexpr int kGroups = kWarps * K;  // lane groups per block
   extern __shared__ float smem[];      // [kGroups][G][D] acc, then [kGroups][G] m, l
 
@@ -67,39 +69,64 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
         static_cast<int64_t>(g) * D + part * 8);
   };
 
-  // Each round a warp takes 2 * K keys (K lane groups, two keys each). The loop bound is the
-  // warp's, not the lane group's, so all lanes stay converged for the shuffles.
-  for (int base = my_begin + warp * K; base < my_end; base += 2 * kGroups) {
-    const int k0 = base + sub, k1 = base + kGroups + sub;
-    const Bf16x8* kr0 = k0 < my_end ? row_of(k0, p.k_cache) : nullptr;
-    const Bf16x8* vr0 = k0 < my_end ? row_of(k0, p.v_cache) : nullptr;
-    const Bf16x8* kr1 = k1 < my_end ? row_of(k1, p.k_cache) : nullptr;
-    const Bf16x8* vr1 = k1 < my_end ? row_of(k1, p.v_cache) : nullptr;
-    Bf16x8 kv[2] = {}, vv[2] = {};
-    if (kr0) { kv[0] = LoadReadOnly(kr0); vv[0] = LoadReadOnly(vr0); }
-    if (kr1) { kv[1] = LoadReadOnly(kr1); vv[1] = LoadReadOnly(vr1); }
-    const bool present[2] = {kr0 != nullptr, kr1 != nullptr};
+  // Each round a warp takes kC * K keys (K lane groups, kC keys each), loads all their K and V
+  // rows first, scores them, and folds them into the running softmax with one rescale. The
+  // loop bound is the warp's, not the lane group's, so lanes stay converged for the shuffles.
+  for (int base = my_begin + warp * K; base < my_end; base += kC * kGroups) {
+    Bf16x8 kv[kC], vv[kC];
+    bool present[kC];
 #pragma unroll
-    for (int step = 0; step < 2; ++step) {
-      float kf[8], vf[8];
-      Unpack(kv[step], kf);
-      Unpack(vv[step], vf);
+    for (int c = 0; c < kC; ++c) {
+      const int key = base + c * kGroups + sub;
+      const Bf16x8* kr = key < my_end ? row_of(key, p.k_cache) : nullptr;
+      const Bf16x8* vr = key < my_end ? row_of(key, p.v_cache) : nullptr;
+      present[c] = kr != nullptr;
+      kv[c] = kr ? LoadReadOnly(kr) : Bf16x8{};
+      vv[c] = vr ? LoadReadOnly(vr) : Bf16x8{};
+    }
+    float s[kC][G];
+#pragma unroll
+    for (int c = 0; c < kC; ++c) {
+      float kf[8];
+      Unpack(kv[c], kf);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        float s = 0.0f;
+        float dot = 0.0f;
 #pragma unroll
-        for (int i = 0; i < 8; ++i) s += q[h][i] * kf[i];
+        for (int i = 0; i < 8; ++i) dot += q[h][i] * kf[i];
+        s[c][h] = dot;
+      }
+    }
 #pragma unroll
-        for (int off = L / 2; off > 0; off >>= 1) s += __shfl_xor_sync(kFullMask, s, off);
-        if (present[step]) {  // keys past the window or in unassigned blocks take no part
-          const float m_new = fmaxf(m[h], s);
-          const float scale = __expf(m[h] - m_new);
-          const float e = __expf(s - m_new);
-          l[h] = l[h] * scale + e;
+    for (int c = 0; c < kC; ++c) {
 #pragma unroll
-          for (int i = 0; i < 8; ++i) acc[h][i] = acc[h][i] * scale + e * vf[i];
-          m[h] = m_new;
-        }
+      for (int h = 0; h < G; ++h) {
+#pragma unroll
+        for (int off = L / 2; off > 0; off >>= 1) s[c][h] += __shfl_xor_sync(kFullMask, s[c][h], off);
+        if (!present[c]) s[c][h] = -FLT_MAX;  // past the window or an unassigned block
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float m_new = m[h];
+#pragma unroll
+      for (int c = 0; c < kC; ++c) m_new = fmaxf(m_new, s[c][h]);
+      const float scale = __expf(m[h] - m_new);
+      l[h] *= scale;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[h][i] *= scale;
+      m[h] = m_new;
+    }
+#pragma unroll
+    for (int c = 0; c < kC; ++c) {
+      float vf[8];
+      Unpack(vv[c], vf);
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        const float e = present[c] ? __expf(s[c][h] - m[h]) : 0.0f;
+        l[h] += e;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[h][i] += e * vf[i];
       }
     }
   }
@@ -140,6 +167,33 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
       }
     }
   }
+  if (p.splits == 1) return;
+  // The last split of this (token, KV head) to finish merges all of them, so no second kernel
+  // is launched. Its ticket counter goes back to zero for the next step (and graph replay).
+  __shared__ int ticket;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) ticket = atomicAdd(&p.split_counters[t * p.num_kv_heads + g], 1);
+  __syncthreads();
+  if (ticket != p.splits - 1) return;
+  __threadfence();
+  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
+    const int h = idx / D, d = idx % D;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    const float* ml = p.partial_ml + row * p.splits * 2;
+    float mx = -INFINITY;
+    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, __ldcg(ml + 2 * s2));
+    float lsum = 0.0f, osum = 0.0f;
+    for (int s2 = 0; s2 < p.splits; ++s2) {
+      const float ms = __ldcg(ml + 2 * s2);
+      if (ms == -INFINITY) continue;
+      const float w = __expf(ms - mx);
+      lsum += w * __ldcg(ml + 2 * s2 + 1);
+      osum += w * __ldcg(p.partial_acc + (row * p.splits + s2) * D + d);
+    }
+    p.out[row * D + d] = __float2bfloat16(lsum > 0.0f ? osum / lsum : 0.0f);
+  }
+  if (threadIdx.x == 0) p.split_counters[t * p.num_kv_heads + g] = 0;
 }
 
 template <int D, int G>
@@ -183,8 +237,7 @@ cudaError_t LaunchAttentionDecode(const AttentionParams& p, cudaStream_t stream)
   if (p.head_dim == 64) err = LaunchForDim<64>(p, group, stream);
   if (p.head_dim == 128) err = LaunchForDim<128>(p, group, stream);
   if (p.head_dim == 256) err = LaunchForDim<256>(p, group, stream);
-  if (err != cudaSuccess || p.splits == 1) return err;
-  return LaunchMergeSplits(p, stream);
+  return err;  // splits are merged by the kernel's last block
 }
 
 }  // namespace tokenfab::cuda

@@ -4,8 +4,9 @@
 // One block per (query token, KV head, split of the window); each warp walks keys in groups of
 // 32 / (D / 8) lanes per key, each lane holding 8 dims of the G query heads, so a key and its
 // value are each read once (16 bytes per lane) for all G heads. Every lane group keeps its own
-// online softmax; groups and warps merge through shared memory at the end. Two keys per lane
-// group are in flight at a time. Splits are merged by attention.cu's merge kernel.
+// online softmax; groups and warps merge through shared memory at the end. Several keys per
+// lane group are in flight at a time. With splits, the last block of each (token, KV head) to
+// finish merges them, counting with p.split_counters ([T * Hkv], zero between launches).
 #pragma once
 
 #include <cuda_runtime.h>

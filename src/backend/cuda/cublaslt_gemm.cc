@@ -64,10 +64,10 @@ Result<CublasLtGemm::Plan*> CublasLtGemm::GetPlan(int64_t m, int64_t n, int64_t 
 }
 
 Status CublasLtGemm::Run(const void* x, const void* w, void* out, bool out_f32, int64_t m,
-                         int64_t n, int64_t k, cudaStream_t stream) {
+                         int64_t n, int64_t k, cudaStream_t stream, bool accumulate) {
   if (m == 0 || n == 0) return Status::Ok();
   TF_ASSIGN_OR_RETURN(Plan* plan, GetPlan(m, n, k, out_f32));
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   TF_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, plan->op, &alpha, w, plan->a, x, plan->b,
                                            &beta, out, plan->c, out, plan->c, &plan->algo,
                                            workspace_, workspace_bytes_, stream));

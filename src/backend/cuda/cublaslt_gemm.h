@@ -22,8 +22,9 @@ class CublasLtGemm {
   static Result<std::unique_ptr<CublasLtGemm>> Create(void* workspace, size_t workspace_bytes);
   ~CublasLtGemm();
 
+  // out = x w^T, or with accumulate (f32 out only) out += x w^T.
   Status Run(const void* x, const void* w, void* out, bool out_f32, int64_t m, int64_t n,
-             int64_t k, cudaStream_t stream);
+             int64_t k, cudaStream_t stream, bool accumulate = false);
 
  private:
   struct Plan {

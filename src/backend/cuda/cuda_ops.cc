@@ -65,41 +65,112 @@ Status CudaOps::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const 
   return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "RmsNorm");
 }
 
-Status CudaOps::AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                           float eps, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckRmsNorm(residual, weight, out, kAct));
-  TF_RETURN_IF_ERROR(CheckRmsNorm(delta, weight, out, kAct));
-  TF_RETURN_IF_ERROR(RequireBf16(delta, "AddRmsNorm delta"));
-  cuda::RmsNormParams p{residual.data, residual.dtype == DType::kF32, Ptr(delta),
-                        Ptr<float>(weight), out.data, out.dtype == DType::kF32,
-                        static_cast<int>(residual.dim(0)), static_cast<int>(residual.dim(1)),
-                        eps};
-  return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "AddRmsNorm");
+Result<Tensor> CudaOps::Intermediate(DType dtype, int64_t rows, int64_t cols) {
+  const size_t bytes = static_cast<size_t>(rows * cols) * DTypeSize(dtype);
+  if (intermediate_.bytes() < bytes) {
+    if (!intermediate_.empty()) retired_scratch_.push_back(std::move(intermediate_));
+    TF_ASSIGN_OR_RETURN(intermediate_, backend_->Allocate(std::max<size_t>(bytes, 1 << 20)));
+  }
+  return Tensor(intermediate_.data(), dtype, {rows, cols});
 }
 
-Status CudaOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckMatMul(x, w, bias, out, kAct));
-  TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
+Result<int*> CudaOps::Counters(int64_t count) {
+  const size_t bytes = static_cast<size_t>(count) * sizeof(int);
+  if (counters_.bytes() < bytes) {
+    if (!counters_.empty()) retired_scratch_.push_back(std::move(counters_));
+    TF_ASSIGN_OR_RETURN(counters_, backend_->Allocate(std::max<size_t>(bytes, 4096)));
+    TF_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(counters_.data(), 0, counters_.bytes(), backend_->stream()));
+  }
+  return static_cast<int*>(counters_.data());
+}
+
+// x (act or f32) @ w^T (+ bias) into out, or added into an f32 out.
+Status CudaOps::Gemm(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                     bool accumulate) {
   const bool out_f32 = out.dtype == DType::kF32;
   if (x.dtype == DType::kF32) {
+    if (accumulate) return InvalidArgumentError("cuda: accumulating f32-input MatMul");
     cuda::MatMulF32Params p{Ptr<float>(x), Ptr(w), out.data, out_f32,
                             static_cast<int>(x.dim(0)), static_cast<int>(w.dim(0)),
                             static_cast<int>(x.dim(1))};
     TF_RETURN_IF_ERROR(Launched(cuda::LaunchMatMulF32(p, backend_->stream()), "MatMulF32"));
   } else {
-    cuda::GemvParams g{Ptr(x), Ptr(w), bias.empty() ? nullptr : Ptr<float>(bias), out.data,
-                       out_f32, static_cast<int>(x.dim(0)), static_cast<int>(w.dim(0)),
-                       static_cast<int>(x.dim(1))};
+    cuda::GemvParams g;
+    g.input = cuda::GemvInput::kBf16;
+    g.output = accumulate ? cuda::GemvOutput::kAddF32
+                          : (out_f32 ? cuda::GemvOutput::kStoreF32 : cuda::GemvOutput::kStoreBf16);
+    g.x = x.data;
+    g.w = Ptr(w);
+    g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
+    g.out = out.data;
+    g.m = static_cast<int>(x.dim(0));
+    g.n = static_cast<int>(w.dim(0));
+    g.k = static_cast<int>(x.dim(1));
     if (cuda::GemvSupports(g)) {  // decode-sized: bandwidth-bound, bias fused
       return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
     }
     TF_RETURN_IF_ERROR(gemm_->Run(x.data, w.data, out.data, out_f32, x.dim(0), w.dim(0),
-                                  x.dim(1), backend_->stream()));
+                                  x.dim(1), backend_->stream(), accumulate));
   }
   if (bias.empty()) return Status::Ok();
   cuda::AddBiasParams p{out.data, out_f32, Ptr<float>(bias), static_cast<int>(out.dim(0)),
                         static_cast<int>(out.dim(1))};
   return Launched(cuda::LaunchAddBias(p, backend_->stream()), "AddBias");
+}
+
+Status CudaOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckMatMul(x, w, bias, out, kAct));
+  TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
+  return Gemm(x, w, bias, out, /*accumulate=*/false);
+}
+
+Status CudaOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                           const Tensor& bias, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, out, kAct));
+  TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
+  cuda::GemvParams g;
+  g.input = cuda::GemvInput::kNormF32;
+  g.output = out.dtype == DType::kF32 ? cuda::GemvOutput::kStoreF32 : cuda::GemvOutput::kStoreBf16;
+  g.x = x.data;
+  g.norm_weight = Ptr<float>(norm_weight);
+  g.eps = eps;
+  g.w = Ptr(w);
+  g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
+  g.out = out.data;
+  g.m = static_cast<int>(x.dim(0));
+  g.n = static_cast<int>(w.dim(0));
+  g.k = static_cast<int>(x.dim(1));
+  if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
+  // Unfused: RmsNorm into an intermediate, then the GEMM.
+  TF_ASSIGN_OR_RETURN(const Tensor normed, Intermediate(kAct, x.dim(0), x.dim(1)));
+  TF_RETURN_IF_ERROR(RmsNorm(x, norm_weight, eps, normed));
+  return Gemm(normed, w, bias, out, /*accumulate=*/false);
+}
+
+Status CudaOps::MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                          const Tensor& residual) {
+  TF_RETURN_IF_ERROR(CheckMatMulAdd(x, gated, w, bias, residual, kAct));
+  TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
+  const int64_t k = w.dim(1);
+  if (gated) {
+    cuda::GemvParams g;
+    g.input = cuda::GemvInput::kSiluMul;
+    g.output = cuda::GemvOutput::kAddF32;
+    g.x = x.data;
+    g.w = Ptr(w);
+    g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
+    g.out = residual.data;
+    g.m = static_cast<int>(x.dim(0));
+    g.n = static_cast<int>(w.dim(0));
+    g.k = static_cast<int>(k);
+    if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
+    TF_ASSIGN_OR_RETURN(const Tensor act, Intermediate(kAct, x.dim(0), k));
+    cuda::SiluMulParams sp{Ptr(x), Ptr(act), static_cast<int>(x.dim(0)), static_cast<int>(k)};
+    TF_RETURN_IF_ERROR(Launched(cuda::LaunchSiluMul(sp, backend_->stream()), "SiluMul"));
+    return Gemm(act, w, bias, residual, /*accumulate=*/true);
+  }
+  return Gemm(x, w, bias, residual, /*accumulate=*/true);
 }
 
 Status CudaOps::PrepareQkv(const QkvArgs& a, const AttentionMetadata& meta) {
@@ -168,23 +239,22 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
     p.partial_ml = reinterpret_cast<float*>(static_cast<char*>(scratch) + acc_bytes);
   }
   if (decode_kernel) {
+    if (p.splits > 1) {
+      TF_ASSIGN_OR_RETURN(p.split_counters,
+                          Counters(static_cast<int64_t>(meta.num_tokens) * a.num_kv_heads));
+    }
     return Launched(cuda::LaunchAttentionDecode(p, backend_->stream()), "AttentionDecode");
   }
   return Launched(cuda::LaunchAttention(p, backend_->stream()), "Attention");
-}
-
-Status CudaOps::SiluMul(const Tensor& in, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckSiluMul(in, out, kAct));
-  cuda::SiluMulParams p{Ptr(in), Ptr(out), static_cast<int>(out.dim(0)),
-                        static_cast<int>(out.dim(1))};
-  return Launched(cuda::LaunchSiluMul(p, backend_->stream()), "SiluMul");
 }
 
 Status CudaOps::MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
                          const Tensor& weights) {
   TF_RETURN_IF_ERROR(CheckMoeRoute(logits, ids, weights));
   if (logits.dtype != DType::kF32) return InvalidArgumentError("MoeRoute: logits must be f32");
-  if (ids.dim(1) > 32) return InvalidArgumentError("cuda MoeRoute: top_k <= 32 supported");
+  if (ids.dim(1) > 32 || logits.dim(1) > cuda::MoeMaxExperts()) {
+    return InvalidArgumentError("cuda MoeRoute: top_k <= 32 and <= 1024 experts supported");
+  }
   cuda::MoeRouteParams p{Ptr<float>(logits), Ptr<int32_t>(ids), Ptr<float>(weights),
                          static_cast<int>(logits.dim(0)), static_cast<int>(logits.dim(1)),
                          static_cast<int>(ids.dim(1)), normalize};
@@ -201,7 +271,7 @@ Status CudaOps::MoeExperts(const MoeArgs& a) {
   p.weights = Ptr<float>(a.expert_weights);
   p.gate_up = Ptr(a.gate_up);
   p.down = Ptr(a.down);
-  p.out = Ptr(a.out);
+  p.residual = Ptr<float>(a.residual);
   p.num_tokens = static_cast<int>(a.x.dim(0));
   p.top_k = static_cast<int>(a.expert_ids.dim(1));
   p.num_experts = static_cast<int>(a.gate_up.dim(0));

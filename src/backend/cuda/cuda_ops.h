@@ -20,12 +20,13 @@ class CudaOps final : public Ops {
 
   Status Embedding(const Tensor& ids, const Tensor& table, const Tensor& out) override;
   Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
-  Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& out) override;
   Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) override;
+  Status NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
+                    const Tensor& bias, const Tensor& out) override;
+  Status MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                   const Tensor& residual) override;
   Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) override;
   Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) override;
-  Status SiluMul(const Tensor& in, const Tensor& out) override;
   Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
                   const Tensor& weights) override;
   Status MoeExperts(const MoeArgs& args) override;
@@ -35,11 +36,19 @@ class CudaOps final : public Ops {
 
  private:
   Result<void*> Scratch(size_t bytes);
+  // Intermediates of the fused ops when they run unfused (more than 16 rows).
+  Result<Tensor> Intermediate(DType dtype, int64_t rows, int64_t cols);
+  // `count` zeroed ints that kernels leave zeroed (split-attention tickets).
+  Result<int*> Counters(int64_t count);
+  Status Gemm(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+              bool accumulate);
 
   CudaBackend* backend_;
   CublasLtGemm* gemm_;
   DeviceBuffer scratch_;
-  std::vector<DeviceBuffer> retired_scratch_;  // outgrown scratch that graphs may still use
+  DeviceBuffer intermediate_;  // separate from scratch_: an op may need both
+  DeviceBuffer counters_;
+  std::vector<DeviceBuffer> retired_scratch_;  // outgrown buffers that graphs may still use
 };
 
 }  // namespace tokenfab

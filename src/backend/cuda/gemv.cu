@@ -6,19 +6,64 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = 4;
-constexpr int kUnroll = 2;  // K steps of 256 elements whose loads are issued together
+constexpr int kUnroll = 2;     // K steps of 256 elements whose loads are issued together
+constexpr int kMaxSplit = 4;
 
-// Block = kWarps warps = kWarps / kSplit row groups of kRowsPerWarp rows; the kSplit warps of a
-// group each stream one kSplit-th of K and their partial sums meet in shared memory. Splitting
-// K keeps enough loads in flight when N is small (o_proj) or K long (down_proj).
-template <int kM, typename OutT, int kSplit>
-__global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
-  constexpr int kGroups = kWarps / kSplit;
+// Eight consecutive elements of row i of x, at vector v (elements 8v .. 8v+7), as floats.
+template <GemvInput kIn>
+__device__ __forceinline__ void LoadX(const GemvParams& p, const float* inv_rms, int i, int v,
+                                      float xf[8]) {
+  if constexpr (kIn == GemvInput::kBf16) {
+    Unpack(reinterpret_cast<const Bf16x8*>(p.x)[static_cast<int64_t>(i) * (p.k / 8) + v], xf);
+  } else if constexpr (kIn == GemvInput::kNormF32) {
+    const float4* r = reinterpret_cast<const float4*>(static_cast<const float*>(p.x) +
+                                                      static_cast<int64_t>(i) * p.k + v * 8);
+    const float4* g = reinterpret_cast<const float4*>(p.norm_weight + v * 8);
+    const float4 r0 = r[0], r1 = r[1], g0 = g[0], g1 = g[1];
+    const float s = inv_rms[i];
+    // Rounded to bf16 as the unfused RmsNorm would store it.
+    xf[0] = ToFloat(__float2bfloat16(g0.x * (r0.x * s)));
+    xf[1] = ToFloat(__float2bfloat16(g0.y * (r0.y * s)));
+    xf[2] = ToFloat(__float2bfloat16(g0.z * (r0.z * s)));
+    xf[3] = ToFloat(__float2bfloat16(g0.w * (r0.w * s)));
+    xf[4] = ToFloat(__float2bfloat16(g1.x * (r1.x * s)));
+    xf[5] = ToFloat(__float2bfloat16(g1.y * (r1.y * s)));
+    xf[6] = ToFloat(__float2bfloat16(g1.z * (r1.z * s)));
+    xf[7] = ToFloat(__float2bfloat16(g1.w * (r1.w * s)));
+  } else {
+    const Bf16x8* row = reinterpret_cast<const Bf16x8*>(p.x) + static_cast<int64_t>(i) * (p.k / 4);
+    float g[8], u[8];
+    Unpack(row[v], g);
+    Unpack(row[p.k / 8 + v], u);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) xf[j] = ToFloat(__float2bfloat16(g[j] / (1.0f + __expf(-g[j])) * u[j]));
+  }
+}
+
+// Block = kWarps warps = kWarps / split row groups of kRowsPerWarp rows; the `split` warps of a
+// group each stream one split-th of K and their partial sums meet in shared memory.
+template <int kM, GemvInput kIn, GemvOutput kOut>
+__global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int split) {
   __shared__ float partial[kWarps][kRowsPerWarp][kM];
+  __shared__ float inv_rms[kGemvMaxRows];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int group = warp / kSplit, part = warp % kSplit;
-  const int row0 = (blockIdx.x * kGroups + group) * kRowsPerWarp;
   const int m = p.m;
+  if constexpr (kIn == GemvInput::kNormF32) {  // every block computes the rows' rms
+    for (int i = warp; i < m; i += kWarps) {
+      const float* r = static_cast<const float*>(p.x) + static_cast<int64_t>(i) * p.k;
+      float sum = 0.0f;
+      for (int c = lane * 4; c < p.k; c += 128) {
+        const float4 v = *reinterpret_cast<const float4*>(r + c);
+        sum += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      }
+      sum = WarpSum(sum);
+      if (lane == 0) inv_rms[i] = rsqrtf(sum / p.k + p.eps);
+    }
+    __syncthreads();
+  }
+  const int groups = kWarps / split;
+  const int group = warp / split, part = warp % split;
+  const int row0 = (blockIdx.x * groups + group) * kRowsPerWarp;
   float acc[kRowsPerWarp][kM];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -31,14 +76,11 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
     const int row = min(row0 + r, p.n - 1);  // tail rows recompute the last row; not stored
     w[r] = reinterpret_cast<const Bf16x8*>(p.w + static_cast<int64_t>(row) * p.k);
   }
-  const Bf16x8* x = reinterpret_cast<const Bf16x8*>(p.x);
-  const int vecs = p.k / 8;  // 16-byte vectors per row
-  const int x_stride = p.k / 8;
-  const int v_begin = static_cast<int>(static_cast<int64_t>(vecs) * part / kSplit);
-  const int v_end = static_cast<int>(static_cast<int64_t>(vecs) * (part + 1) / kSplit);
-  int v = v_begin + lane;
-  if (row0 < p.n) {
-    // kUnroll * kRowsPerWarp independent 16-byte weight loads in flight per lane.
+  const int vecs = p.k / 8;
+  const int v_begin = static_cast<int>(static_cast<int64_t>(vecs) * part / split);
+  const int v_end = static_cast<int>(static_cast<int64_t>(vecs) * (part + 1) / split);
+  if (row0 < p.n && group < groups) {
+    int v = v_begin + lane;
     for (; v + (kUnroll - 1) * 32 < v_end; v += kUnroll * 32) {
       Bf16x8 wv[kUnroll][kRowsPerWarp];
 #pragma unroll
@@ -55,7 +97,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
         for (int i = 0; i < kM; ++i) {
           if (i < m) {
             float xf[8];
-            Unpack(x[i * x_stride + v + u * 32], xf);
+            LoadX<kIn>(p, inv_rms, i, v + u * 32, xf);
 #pragma unroll
             for (int r = 0; r < kRowsPerWarp; ++r) {
 #pragma unroll
@@ -73,7 +115,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
       for (int i = 0; i < kM; ++i) {
         if (i < m) {
           float xf[8];
-          Unpack(x[i * x_stride + v], xf);
+          LoadX<kIn>(p, inv_rms, i, v, xf);
 #pragma unroll
           for (int r = 0; r < kRowsPerWarp; ++r) {
 #pragma unroll
@@ -88,79 +130,74 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p) {
 #pragma unroll
     for (int i = 0; i < kM; ++i) {
       const float sum = WarpSum(acc[r][i]);
-      if (kSplit > 1 && lane == 0) partial[warp][r][i] = sum;
-      acc[r][i] = sum;
+      if (lane == 0) partial[warp][r][i] = sum;
     }
   }
-  if constexpr (kSplit > 1) {
-    __syncthreads();
-    if (part != 0) return;
-  }
-  if (row0 >= p.n) return;
-  // Lanes of the group's first warp write one (row, m) output each.
+  __syncthreads();
+  if (part != 0 || group >= groups || row0 >= p.n) return;
+  // Lanes of the group's first warp finish one (row, m) output each.
   for (int idx = lane; idx < kRowsPerWarp * kM; idx += 32) {
     const int r = idx / kM, i = idx % kM;
     const int row = row0 + r;
     if (i >= m || row >= p.n) continue;
-    float value = 0.0f;
-    if constexpr (kSplit > 1) {
-#pragma unroll
-      for (int s = 0; s < kSplit; ++s) value += partial[group * kSplit + s][r][i];
+    float value = p.bias ? p.bias[row] : 0.0f;
+    for (int s = 0; s < split; ++s) value += partial[group * split + s][r][i];
+    const int64_t o = static_cast<int64_t>(i) * p.n + row;
+    if constexpr (kOut == GemvOutput::kStoreBf16) {
+      static_cast<__nv_bfloat16*>(p.out)[o] = __float2bfloat16(value);
+    } else if constexpr (kOut == GemvOutput::kStoreF32) {
+      static_cast<float*>(p.out)[o] = value;
     } else {
-#pragma unroll
-      for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-#pragma unroll
-        for (int ii = 0; ii < kM; ++ii) {
-          if (rr == r && ii == i) value = acc[rr][ii];
-        }
-      }
+      static_cast<float*>(p.out)[o] += value;  // one writer per element: no atomics
     }
-    if (p.bias) value += p.bias[row];
-    static_cast<OutT*>(p.out)[static_cast<int64_t>(i) * p.n + row] = FromFloat<OutT>(value);
   }
 }
 
-template <int kM, int kSplit>
-void LaunchSplit(const GemvParams& p, cudaStream_t stream) {
-  const int rows_per_block = kWarps / kSplit * kRowsPerWarp;
-  const int blocks = (p.n + rows_per_block - 1) / rows_per_block;
-  if (p.out_f32) {
-    GemvKernel<kM, float, kSplit><<<blocks, kWarps * 32, 0, stream>>>(p);
-  } else {
-    GemvKernel<kM, __nv_bfloat16, kSplit><<<blocks, kWarps * 32, 0, stream>>>(p);
-  }
-}
-
-// Splits K across the warps of a block when N alone gives too few warps to keep the memory
-// system busy (about 32 per multiprocessor), as long as each split still has >= 64 vectors.
-template <int kM>
-void LaunchFor(const GemvParams& p, cudaStream_t stream) {
+template <int kM, GemvInput kIn, GemvOutput kOut>
+void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
+  // Split K when N alone gives too few warps to keep the memory system busy (about 16 per
+  // multiprocessor), as long as each split keeps >= 64 vectors per lane group.
   const int64_t warps = (static_cast<int64_t>(p.n) + kRowsPerWarp - 1) / kRowsPerWarp;
   const int vecs = p.k / 8;
-  if (warps < 2048 && vecs >= 4 * 64) {
-    LaunchSplit<kM, 4>(p, stream);
+  int split = 1;
+  if (warps < 2048 && vecs >= kMaxSplit * 64) {
+    split = kMaxSplit;
   } else if (warps < 4096 && vecs >= 2 * 64) {
-    LaunchSplit<kM, 2>(p, stream);
-  } else {
-    LaunchSplit<kM, 1>(p, stream);
+    split = 2;
   }
+  const int rows_per_block = kWarps / split * kRowsPerWarp;
+  const int blocks = (p.n + rows_per_block - 1) / rows_per_block;
+  GemvKernel<kM, kIn, kOut><<<blocks, kWarps * 32, 0, stream>>>(p, split);
+}
+
+template <GemvInput kIn, GemvOutput kOut>
+void LaunchForRows(const GemvParams& p, cudaStream_t stream) {
+  if (p.m == 1) LaunchTyped<1, kIn, kOut>(p, stream);
+  else if (p.m <= 4) LaunchTyped<4, kIn, kOut>(p, stream);
+  else LaunchTyped<16, kIn, kOut>(p, stream);
 }
 
 }  // namespace
 
 bool GemvSupports(const GemvParams& p) {
-  return p.m >= 1 && p.m <= kGemvMaxRows && p.k % 8 == 0 && p.k > 0 && Aligned16(p.x) &&
-         Aligned16(p.w);
+  if (p.m < 1 || p.m > kGemvMaxRows || p.k <= 0 || p.k % 8 != 0) return false;
+  if (!Aligned16(p.x) || !Aligned16(p.w)) return false;
+  if (p.input == GemvInput::kNormF32 && !Aligned16(p.norm_weight)) return false;
+  return true;
 }
 
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.n == 0) return cudaSuccess;
   if (!GemvSupports(p)) return cudaErrorInvalidValue;
-  if (p.m == 1) LaunchFor<1>(p, stream);
-  else if (p.m == 2) LaunchFor<2>(p, stream);
-  else if (p.m <= 4) LaunchFor<4>(p, stream);
-  else if (p.m <= 8) LaunchFor<8>(p, stream);
-  else LaunchFor<16>(p, stream);
+  using In = GemvInput;
+  using Out = GemvOutput;
+  if (p.input == In::kBf16 && p.output == Out::kStoreBf16) LaunchForRows<In::kBf16, Out::kStoreBf16>(p, stream);
+  else if (p.input == In::kBf16 && p.output == Out::kStoreF32) LaunchForRows<In::kBf16, Out::kStoreF32>(p, stream);
+  else if (p.input == In::kBf16 && p.output == Out::kAddF32) LaunchForRows<In::kBf16, Out::kAddF32>(p, stream);
+  else if (p.input == In::kNormF32 && p.output == Out::kStoreBf16) LaunchForRows<In::kNormF32, Out::kStoreBf16>(p, stream);
+  else if (p.input == In::kNormF32 && p.output == Out::kStoreF32) LaunchForRows<In::kNormF32, Out::kStoreF32>(p, stream);
+  else if (p.input == In::kSiluMul && p.output == Out::kAddF32) LaunchForRows<In::kSiluMul, Out::kAddF32>(p, stream);
+  else return cudaErrorInvalidValue;
   return cudaGetLastError();
 }
 

@@ -8,30 +8,38 @@ namespace {
 
 constexpr int kMaxTopK = 32;
 
-// One warp per token: softmax over experts, then k rounds of warp arg-max (ties to the lower
-// expert id), as torch.topk over the probabilities.
+// One warp per token, the token's logits held in registers (kPerLane per lane, expert
+// e = lane + 32 * i): softmax statistics, then k rounds of warp arg-max (ties to the lower
+// expert id, as torch.topk over the probabilities).
+template <int kPerLane>
 __global__ void MoeRouteKernel(MoeRouteParams p) {
   const int lane = threadIdx.x & 31;
   const int t = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
   if (t >= p.num_tokens) return;
   const float* row = p.logits + static_cast<int64_t>(t) * p.num_experts;
+  float v[kPerLane];
   float mx = -INFINITY;
-  for (int e = lane; e < p.num_experts; e += 32) mx = fmaxf(mx, row[e]);
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int e = lane + 32 * i;
+    v[i] = e < p.num_experts ? row[e] : -INFINITY;
+    mx = fmaxf(mx, v[i]);
+  }
   mx = WarpMax(mx);
   float sum = 0.0f;
-  for (int e = lane; e < p.num_experts; e += 32) sum += __expf(row[e] - mx);
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) sum += lane + 32 * i < p.num_experts ? __expf(v[i] - mx) : 0.0f;
   sum = WarpSum(sum);
+  unsigned taken = 0;  // bit i: expert lane + 32 * i already chosen
   float chosen_sum = 0.0f;
-  float chosen_p[kMaxTopK];
-  int chosen_e[kMaxTopK];
   for (int k = 0; k < p.top_k; ++k) {
     float best = -INFINITY;
     int best_e = p.num_experts;
-    for (int e = lane; e < p.num_experts; e += 32) {
-      bool taken = false;
-      for (int j = 0; j < k; ++j) taken |= chosen_e[j] == e;
-      if (!taken && (row[e] > best || (row[e] == best && e < best_e))) {
-        best = row[e];
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const int e = lane + 32 * i;
+      if (e < p.num_experts && !(taken >> i & 1u) && (v[i] > best || (v[i] == best && e < best_e))) {
+        best = v[i];
         best_e = e;
       }
     }
@@ -44,15 +52,16 @@ __global__ void MoeRouteKernel(MoeRouteParams p) {
         best_e = other_e;
       }
     }
-    chosen_e[k] = best_e;
-    chosen_p[k] = __expf(best - mx) / sum;
-    chosen_sum += chosen_p[k];
-  }
-  if (lane == 0) {
-    for (int k = 0; k < p.top_k; ++k) {
-      p.ids[t * p.top_k + k] = chosen_e[k];
-      p.weights[t * p.top_k + k] = p.normalize ? chosen_p[k] / chosen_sum : chosen_p[k];
+    if ((best_e & 31) == lane) taken |= 1u << (best_e >> 5);
+    const float prob = __expf(best - mx) / sum;
+    chosen_sum += prob;
+    if (lane == 0) {
+      p.ids[t * p.top_k + k] = best_e;
+      p.weights[t * p.top_k + k] = prob;
     }
+  }
+  if (p.normalize && lane == 0) {
+    for (int k = 0; k < p.top_k; ++k) p.weights[t * p.top_k + k] /= chosen_sum;
   }
 }
 
@@ -87,26 +96,49 @@ Scratch Carve(void* base, int t, int k, int e, int inter) {
 // One block: counts per expert, exclusive offsets, the list of experts that have tokens, then
 // the pairs laid out expert by expert in pair order (deterministic).
 __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
+  constexpr int kThreads = 256;
+  __shared__ int sums[kThreads], actives[kThreads];
   const int pairs = p.num_tokens * p.top_k;
-  for (int e = threadIdx.x; e < p.num_experts; e += blockDim.x) s.counts[e] = 0;
+  const int tid = threadIdx.x;
+  for (int e = tid; e < p.num_experts; e += kThreads) s.counts[e] = 0;
   __syncthreads();
-  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
+  for (int i = tid; i < pairs; i += kThreads) {
     const int e = p.ids[i];
     if (e >= 0 && e < p.num_experts) atomicAdd(&s.counts[e], 1);
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
-    int running = 0, active = 0;
-    for (int e = 0; e < p.num_experts; ++e) {
-      s.offsets[e] = running;
-      running += s.counts[e];
-      if (s.counts[e] > 0) s.active[active++] = e;
-    }
-    s.offsets[p.num_experts] = running;
-    s.active[p.num_experts] = active;
+  // Thread tid owns experts [tid * per, (tid + 1) * per): scan their counts and active flags.
+  const int per = (p.num_experts + kThreads - 1) / kThreads;
+  const int begin = min(p.num_experts, tid * per), end = min(p.num_experts, begin + per);
+  int count = 0, active = 0;
+  for (int e = begin; e < end; ++e) {
+    count += s.counts[e];
+    active += s.counts[e] > 0;
+  }
+  sums[tid] = count;
+  actives[tid] = active;
+  __syncthreads();
+  for (int offset = 1; offset < kThreads; offset <<= 1) {  // inclusive Hillis-Steele scan
+    const int c = tid >= offset ? sums[tid - offset] : 0;
+    const int a = tid >= offset ? actives[tid - offset] : 0;
+    __syncthreads();
+    sums[tid] += c;
+    actives[tid] += a;
+    __syncthreads();
+  }
+  int running = sums[tid] - count, slot = actives[tid] - active;
+  for (int e = begin; e < end; ++e) {
+    s.offsets[e] = running;
+    running += s.counts[e];
+    if (s.counts[e] > 0) s.active[slot++] = e;
+  }
+  if (tid == kThreads - 1) {
+    s.offsets[p.num_experts] = sums[tid];
+    s.active[p.num_experts] = actives[tid];
   }
   __syncthreads();
-  for (int e = threadIdx.x; e < p.num_experts; e += blockDim.x) {
+  // Pairs laid out expert by expert, each expert's in pair order (deterministic).
+  for (int e = tid; e < p.num_experts; e += kThreads) {
     if (s.counts[e] == 0) continue;
     int next = s.offsets[e];
     for (int i = 0; i < pairs; ++i) {
@@ -267,7 +299,7 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertDownKernel(MoeExpertsParams
   }
 }
 
-// out[t] = sum_k weight[t, k] * contrib[t * K + k], in slot order.
+// residual[t] += sum_k weight[t, k] * contrib[t * K + k], in slot order.
 __global__ void CombineKernel(MoeExpertsParams p, Scratch s) {
   const int t = blockIdx.x;
   for (int c = threadIdx.x; c < p.hidden; c += blockDim.x) {
@@ -276,7 +308,7 @@ __global__ void CombineKernel(MoeExpertsParams p, Scratch s) {
       sum += p.weights[t * p.top_k + k] *
              s.contrib[(static_cast<int64_t>(t) * p.top_k + k) * p.hidden + c];
     }
-    p.out[static_cast<int64_t>(t) * p.hidden + c] = __float2bfloat16(sum);
+    p.residual[static_cast<int64_t>(t) * p.hidden + c] += sum;
   }
 }
 
@@ -284,11 +316,20 @@ __global__ void CombineKernel(MoeExpertsParams p, Scratch s) {
 
 cudaError_t LaunchMoeRoute(const MoeRouteParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
-  if (p.top_k > kMaxTopK) return cudaErrorInvalidValue;
-  constexpr int kWarps = 4;
-  MoeRouteKernel<<<(p.num_tokens + kWarps - 1) / kWarps, kWarps * 32, 0, stream>>>(p);
+  if (p.top_k > kMaxTopK || p.top_k > p.num_experts) return cudaErrorInvalidValue;
+  constexpr int kRouteWarps = 4;
+  const dim3 grid((p.num_tokens + kRouteWarps - 1) / kRouteWarps);
+  const int per_lane = (p.num_experts + 31) / 32;
+  if (per_lane <= 2) MoeRouteKernel<2><<<grid, kRouteWarps * 32, 0, stream>>>(p);
+  else if (per_lane <= 4) MoeRouteKernel<4><<<grid, kRouteWarps * 32, 0, stream>>>(p);
+  else if (per_lane <= 8) MoeRouteKernel<8><<<grid, kRouteWarps * 32, 0, stream>>>(p);
+  else if (per_lane <= 16) MoeRouteKernel<16><<<grid, kRouteWarps * 32, 0, stream>>>(p);
+  else if (per_lane <= 32) MoeRouteKernel<32><<<grid, kRouteWarps * 32, 0, stream>>>(p);
+  else return cudaErrorInvalidValue;
   return cudaGetLastError();
 }
+
+int MoeMaxExperts() { return 32 * 32; }
 
 size_t MoeScratchBytes(int t, int k, int e, int h, int inter) {
   return Align(sizeof(int32_t) * e) + 2 * Align(sizeof(int32_t) * (e + 1)) +

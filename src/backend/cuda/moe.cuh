@@ -25,6 +25,8 @@ struct MoeRouteParams {
   bool normalize;
 };
 cudaError_t LaunchMoeRoute(const MoeRouteParams& p, cudaStream_t stream);
+// The most experts LaunchMoeRoute supports.
+int MoeMaxExperts();
 
 // Scratch of LaunchMoeExperts, in bytes, for the given sizes.
 size_t MoeScratchBytes(int num_tokens, int top_k, int num_experts, int hidden, int inter);
@@ -36,7 +38,7 @@ struct MoeExpertsParams {
   const float* weights;          // [T, K]
   const __nv_bfloat16* gate_up;  // [E, 2I, H]
   const __nv_bfloat16* down;     // [E, H, I]
-  __nv_bfloat16* out;            // [T, H]
+  float* residual;               // [T, H]: += the weighted expert outputs
   void* scratch;                 // MoeScratchBytes
   int num_tokens;
   int top_k;
