@@ -129,20 +129,7 @@ Status CudaOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps
                            const Tensor& bias, const Tensor& out) {
   TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, out, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
-  cuda::GemvParams g;
-  g.input = cuda::GemvInput::kNormF32;
-  g.output = out.dtype == DType::kF32 ? cuda::GemvOutput::kStoreF32 : cuda::GemvOutput::kStoreBf16;
-  g.x = x.data;
-  g.norm_weight = Ptr<float>(norm_weight);
-  g.eps = eps;
-  g.w = Ptr(w);
-  g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
-  g.out = out.data;
-  g.m = static_cast<int>(x.dim(0));
-  g.n = static_cast<int>(w.dim(0));
-  g.k = static_cast<int>(x.dim(1));
-  if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
-  // Unfused: RmsNorm into an intermediate, then the GEMM.
+  // The norm as its own kernel, then the projection (see gemv.cuh on why not fused).
   TF_ASSIGN_OR_RETURN(const Tensor normed, Intermediate(kAct, x.dim(0), x.dim(1)));
   TF_RETURN_IF_ERROR(RmsNorm(x, norm_weight, eps, normed));
   return Gemm(normed, w, bias, out, /*accumulate=*/false);

@@ -11,25 +11,9 @@ constexpr int kMaxSplit = 4;
 
 // Eight consecutive elements of row i of x, at vector v (elements 8v .. 8v+7), as floats.
 template <GemvInput kIn>
-__device__ __forceinline__ void LoadX(const GemvParams& p, const float* inv_rms, int i, int v,
-                                      float xf[8]) {
+__device__ __forceinline__ void LoadX(const GemvParams& p, int i, int v, float xf[8]) {
   if constexpr (kIn == GemvInput::kBf16) {
     Unpack(reinterpret_cast<const Bf16x8*>(p.x)[static_cast<int64_t>(i) * (p.k / 8) + v], xf);
-  } else if constexpr (kIn == GemvInput::kNormF32) {
-    const float4* r = reinterpret_cast<const float4*>(static_cast<const float*>(p.x) +
-                                                      static_cast<int64_t>(i) * p.k + v * 8);
-    const float4* g = reinterpret_cast<const float4*>(p.norm_weight + v * 8);
-    const float4 r0 = r[0], r1 = r[1], g0 = g[0], g1 = g[1];
-    const float s = inv_rms[i];
-    // Rounded to bf16 as the unfused RmsNorm would store it.
-    xf[0] = ToFloat(__float2bfloat16(g0.x * (r0.x * s)));
-    xf[1] = ToFloat(__float2bfloat16(g0.y * (r0.y * s)));
-    xf[2] = ToFloat(__float2bfloat16(g0.z * (r0.z * s)));
-    xf[3] = ToFloat(__float2bfloat16(g0.w * (r0.w * s)));
-    xf[4] = ToFloat(__float2bfloat16(g1.x * (r1.x * s)));
-    xf[5] = ToFloat(__float2bfloat16(g1.y * (r1.y * s)));
-    xf[6] = ToFloat(__float2bfloat16(g1.z * (r1.z * s)));
-    xf[7] = ToFloat(__float2bfloat16(g1.w * (r1.w * s)));
   } else {
     const Bf16x8* row = reinterpret_cast<const Bf16x8*>(p.x) + static_cast<int64_t>(i) * (p.k / 4);
     float g[8], u[8];
@@ -45,22 +29,8 @@ __device__ __forceinline__ void LoadX(const GemvParams& p, const float* inv_rms,
 template <int kM, GemvInput kIn, GemvOutput kOut>
 __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int split) {
   __shared__ float partial[kWarps][kRowsPerWarp][kM];
-  __shared__ float inv_rms[kGemvMaxRows];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int m = p.m;
-  if constexpr (kIn == GemvInput::kNormF32) {  // every block computes the rows' rms
-    for (int i = warp; i < m; i += kWarps) {
-      const float* r = static_cast<const float*>(p.x) + static_cast<int64_t>(i) * p.k;
-      float sum = 0.0f;
-      for (int c = lane * 4; c < p.k; c += 128) {
-        const float4 v = *reinterpret_cast<const float4*>(r + c);
-        sum += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      }
-      sum = WarpSum(sum);
-      if (lane == 0) inv_rms[i] = rsqrtf(sum / p.k + p.eps);
-    }
-    __syncthreads();
-  }
   const int groups = kWarps / split;
   const int group = warp / split, part = warp % split;
   const int row0 = (blockIdx.x * groups + group) * kRowsPerWarp;
@@ -97,7 +67,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
         for (int i = 0; i < kM; ++i) {
           if (i < m) {
             float xf[8];
-            LoadX<kIn>(p, inv_rms, i, v + u * 32, xf);
+            LoadX<kIn>(p, i, v + u * 32, xf);
 #pragma unroll
             for (int r = 0; r < kRowsPerWarp; ++r) {
 #pragma unroll
@@ -115,7 +85,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
       for (int i = 0; i < kM; ++i) {
         if (i < m) {
           float xf[8];
-          LoadX<kIn>(p, inv_rms, i, v, xf);
+          LoadX<kIn>(p, i, v, xf);
 #pragma unroll
           for (int r = 0; r < kRowsPerWarp; ++r) {
 #pragma unroll
@@ -173,17 +143,20 @@ void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
 template <GemvInput kIn, GemvOutput kOut>
 void LaunchForRows(const GemvParams& p, cudaStream_t stream) {
   if (p.m == 1) LaunchTyped<1, kIn, kOut>(p, stream);
-  else if (p.m <= 4) LaunchTyped<4, kIn, kOut>(p, stream);
-  else LaunchTyped<16, kIn, kOut>(p, stream);
+  else if (p.m == 2) LaunchTyped<2, kIn, kOut>(p, stream);
+  else if constexpr (kIn == GemvInput::kBf16) {
+    if (p.m <= 4) LaunchTyped<4, kIn, kOut>(p, stream);
+    else if (p.m <= 8) LaunchTyped<8, kIn, kOut>(p, stream);
+    else LaunchTyped<16, kIn, kOut>(p, stream);
+  }
 }
 
 }  // namespace
 
 bool GemvSupports(const GemvParams& p) {
-  if (p.m < 1 || p.m > kGemvMaxRows || p.k <= 0 || p.k % 8 != 0) return false;
-  if (!Aligned16(p.x) || !Aligned16(p.w)) return false;
-  if (p.input == GemvInput::kNormF32 && !Aligned16(p.norm_weight)) return false;
-  return true;
+  const int max_rows = p.input == GemvInput::kSiluMul ? 2 : kGemvMaxRows;
+  if (p.m < 1 || p.m > max_rows || p.k <= 0 || p.k % 8 != 0) return false;
+  return Aligned16(p.x) && Aligned16(p.w);
 }
 
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
@@ -194,8 +167,6 @@ cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.input == In::kBf16 && p.output == Out::kStoreBf16) LaunchForRows<In::kBf16, Out::kStoreBf16>(p, stream);
   else if (p.input == In::kBf16 && p.output == Out::kStoreF32) LaunchForRows<In::kBf16, Out::kStoreF32>(p, stream);
   else if (p.input == In::kBf16 && p.output == Out::kAddF32) LaunchForRows<In::kBf16, Out::kAddF32>(p, stream);
-  else if (p.input == In::kNormF32 && p.output == Out::kStoreBf16) LaunchForRows<In::kNormF32, Out::kStoreBf16>(p, stream);
-  else if (p.input == In::kNormF32 && p.output == Out::kStoreF32) LaunchForRows<In::kNormF32, Out::kStoreF32>(p, stream);
   else if (p.input == In::kSiluMul && p.output == Out::kAddF32) LaunchForRows<In::kSiluMul, Out::kAddF32>(p, stream);
   else return cudaErrorInvalidValue;
   return cudaGetLastError();
