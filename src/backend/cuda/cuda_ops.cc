@@ -97,10 +97,9 @@ Status CudaOps::Gemm(const Tensor& x, const Tensor& w, const Tensor& bias, const
     TF_RETURN_IF_ERROR(Launched(cuda::LaunchMatMulF32(p, backend_->stream()), "MatMulF32"));
   } else {
     cuda::GemvParams g;
-    g.input = cuda::GemvInput::kBf16;
     g.output = accumulate ? cuda::GemvOutput::kAddF32
                           : (out_f32 ? cuda::GemvOutput::kStoreF32 : cuda::GemvOutput::kStoreBf16);
-    g.x = x.data;
+    g.x = Ptr(x);
     g.w = Ptr(w);
     g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
     g.out = out.data;
@@ -141,17 +140,6 @@ Status CudaOps::MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Te
   TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
   const int64_t k = w.dim(1);
   if (gated) {
-    cuda::GemvParams g;
-    g.input = cuda::GemvInput::kSiluMul;
-    g.output = cuda::GemvOutput::kAddF32;
-    g.x = x.data;
-    g.w = Ptr(w);
-    g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
-    g.out = residual.data;
-    g.m = static_cast<int>(x.dim(0));
-    g.n = static_cast<int>(w.dim(0));
-    g.k = static_cast<int>(k);
-    if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
     TF_ASSIGN_OR_RETURN(const Tensor act, Intermediate(kAct, x.dim(0), k));
     cuda::SiluMulParams sp{Ptr(x), Ptr(act), static_cast<int>(x.dim(0)), static_cast<int>(k)};
     TF_RETURN_IF_ERROR(Launched(cuda::LaunchSiluMul(sp, backend_->stream()), "SiluMul"));

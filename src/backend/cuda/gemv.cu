@@ -9,24 +9,9 @@ constexpr int kRowsPerWarp = 4;
 constexpr int kUnroll = 2;     // K steps of 256 elements whose loads are issued together
 constexpr int kMaxSplit = 4;
 
-// Eight consecutive elements of row i of x, at vector v (elements 8v .. 8v+7), as floats.
-template <GemvInput kIn>
-__device__ __forceinline__ void LoadX(const GemvParams& p, int i, int v, float xf[8]) {
-  if constexpr (kIn == GemvInput::kBf16) {
-    Unpack(reinterpret_cast<const Bf16x8*>(p.x)[static_cast<int64_t>(i) * (p.k / 8) + v], xf);
-  } else {
-    const Bf16x8* row = reinterpret_cast<const Bf16x8*>(p.x) + static_cast<int64_t>(i) * (p.k / 4);
-    float g[8], u[8];
-    Unpack(row[v], g);
-    Unpack(row[p.k / 8 + v], u);
-#pragma unroll
-    for (int j = 0; j < 8; ++j) xf[j] = ToFloat(__float2bfloat16(g[j] / (1.0f + __expf(-g[j])) * u[j]));
-  }
-}
-
 // Block = kWarps warps = kWarps / split row groups of kRowsPerWarp rows; the `split` warps of a
 // group each stream one split-th of K and their partial sums meet in shared memory.
-template <int kM, GemvInput kIn, GemvOutput kOut>
+template <int kM, GemvOutput kOut>
 __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int split) {
   __shared__ float partial[kWarps][kRowsPerWarp][kM];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -46,6 +31,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
     const int row = min(row0 + r, p.n - 1);  // tail rows recompute the last row; not stored
     w[r] = reinterpret_cast<const Bf16x8*>(p.w + static_cast<int64_t>(row) * p.k);
   }
+  const Bf16x8* x = reinterpret_cast<const Bf16x8*>(p.x);
   const int vecs = p.k / 8;
   const int v_begin = static_cast<int>(static_cast<int64_t>(vecs) * part / split);
   const int v_end = static_cast<int>(static_cast<int64_t>(vecs) * (part + 1) / split);
@@ -67,7 +53,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
         for (int i = 0; i < kM; ++i) {
           if (i < m) {
             float xf[8];
-            LoadX<kIn>(p, i, v + u * 32, xf);
+            Unpack(x[static_cast<int64_t>(i) * vecs + v + u * 32], xf);
 #pragma unroll
             for (int r = 0; r < kRowsPerWarp; ++r) {
 #pragma unroll
@@ -85,7 +71,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
       for (int i = 0; i < kM; ++i) {
         if (i < m) {
           float xf[8];
-          LoadX<kIn>(p, i, v, xf);
+          Unpack(x[static_cast<int64_t>(i) * vecs + v], xf);
 #pragma unroll
           for (int r = 0; r < kRowsPerWarp; ++r) {
 #pragma unroll
@@ -123,7 +109,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
   }
 }
 
-template <int kM, GemvInput kIn, GemvOutput kOut>
+template <int kM, GemvOutput kOut>
 void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
   // Split K when N alone gives too few warps to keep the memory system busy (about 16 per
   // multiprocessor), as long as each split keeps >= 64 vectors per lane group.
@@ -137,38 +123,33 @@ void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
   }
   const int rows_per_block = kWarps / split * kRowsPerWarp;
   const int blocks = (p.n + rows_per_block - 1) / rows_per_block;
-  GemvKernel<kM, kIn, kOut><<<blocks, kWarps * 32, 0, stream>>>(p, split);
+  GemvKernel<kM, kOut><<<blocks, kWarps * 32, 0, stream>>>(p, split);
 }
 
-template <GemvInput kIn, GemvOutput kOut>
+template <GemvOutput kOut>
 void LaunchForRows(const GemvParams& p, cudaStream_t stream) {
-  if (p.m == 1) LaunchTyped<1, kIn, kOut>(p, stream);
-  else if (p.m == 2) LaunchTyped<2, kIn, kOut>(p, stream);
-  else if constexpr (kIn == GemvInput::kBf16) {
-    if (p.m <= 4) LaunchTyped<4, kIn, kOut>(p, stream);
-    else if (p.m <= 8) LaunchTyped<8, kIn, kOut>(p, stream);
-    else LaunchTyped<16, kIn, kOut>(p, stream);
-  }
+  if (p.m == 1) LaunchTyped<1, kOut>(p, stream);
+  else if (p.m == 2) LaunchTyped<2, kOut>(p, stream);
+  else if (p.m <= 4) LaunchTyped<4, kOut>(p, stream);
+  else if (p.m <= 8) LaunchTyped<8, kOut>(p, stream);
+  else LaunchTyped<16, kOut>(p, stream);
 }
 
 }  // namespace
 
 bool GemvSupports(const GemvParams& p) {
-  const int max_rows = p.input == GemvInput::kSiluMul ? 2 : kGemvMaxRows;
-  if (p.m < 1 || p.m > max_rows || p.k <= 0 || p.k % 8 != 0) return false;
+  if (p.m < 1 || p.m > kGemvMaxRows || p.k <= 0 || p.k % 8 != 0) return false;
   return Aligned16(p.x) && Aligned16(p.w);
 }
 
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream) {
   if (p.n == 0) return cudaSuccess;
   if (!GemvSupports(p)) return cudaErrorInvalidValue;
-  using In = GemvInput;
-  using Out = GemvOutput;
-  if (p.input == In::kBf16 && p.output == Out::kStoreBf16) LaunchForRows<In::kBf16, Out::kStoreBf16>(p, stream);
-  else if (p.input == In::kBf16 && p.output == Out::kStoreF32) LaunchForRows<In::kBf16, Out::kStoreF32>(p, stream);
-  else if (p.input == In::kBf16 && p.output == Out::kAddF32) LaunchForRows<In::kBf16, Out::kAddF32>(p, stream);
-  else if (p.input == In::kSiluMul && p.output == Out::kAddF32) LaunchForRows<In::kSiluMul, Out::kAddF32>(p, stream);
-  else return cudaErrorInvalidValue;
+  switch (p.output) {
+    case GemvOutput::kStoreBf16: LaunchForRows<GemvOutput::kStoreBf16>(p, stream); break;
+    case GemvOutput::kStoreF32: LaunchForRows<GemvOutput::kStoreF32>(p, stream); break;
+    case GemvOutput::kAddF32: LaunchForRows<GemvOutput::kAddF32>(p, stream); break;
+  }
   return cudaGetLastError();
 }
 
