@@ -177,21 +177,40 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
   __syncthreads();
   if (ticket != p.splits - 1) return;
   __threadfence();
+  // Merge in two parallel passes: the weight of every (head, split), then every output element
+  // as a weighted sum whose loads are all independent.
+  float* weight_s = smem;  // [G][splits]; the block's lane-group state is no longer needed
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * p.splits; idx += kWarps * 32) {
+    const int h = idx / p.splits, s2 = idx % p.splits;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    weight_s[idx] = __ldcg(p.partial_ml + (row * p.splits + s2) * 2);  // the split's max
+  }
+  __syncthreads();
+  if (threadIdx.x < G) {  // per head: weights e^(m_s - M) / sum_s e^(m_s - M) l_s
+    const int h = threadIdx.x;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    float mx = -INFINITY;
+    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, weight_s[h * p.splits + s2]);
+    float denom = 0.0f;
+    for (int s2 = 0; s2 < p.splits; ++s2) {
+      const float ms = weight_s[h * p.splits + s2];
+      const float w = ms == -INFINITY ? 0.0f : __expf(ms - mx);
+      weight_s[h * p.splits + s2] = w;
+      denom += w * __ldcg(p.partial_ml + (row * p.splits + s2) * 2 + 1);
+    }
+    const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
+    for (int s2 = 0; s2 < p.splits; ++s2) weight_s[h * p.splits + s2] *= inv;
+  }
+  __syncthreads();
   for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
     const int h = idx / D, d = idx % D;
     const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    const float* ml = p.partial_ml + row * p.splits * 2;
-    float mx = -INFINITY;
-    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, __ldcg(ml + 2 * s2));
-    float lsum = 0.0f, osum = 0.0f;
-    for (int s2 = 0; s2 < p.splits; ++s2) {
-      const float ms = __ldcg(ml + 2 * s2);
-      if (ms == -INFINITY) continue;
-      const float w = __expf(ms - mx);
-      lsum += w * __ldcg(ml + 2 * s2 + 1);
-      osum += w * __ldcg(p.partial_acc + (row * p.splits + s2) * D + d);
-    }
-    p.out[row * D + d] = __float2bfloat16(lsum > 0.0f ? osum / lsum : 0.0f);
+    const float* part = p.partial_acc + row * p.splits * D + d;
+    float sum = 0.0f;
+#pragma unroll 8
+    for (int s2 = 0; s2 < p.splits; ++s2) sum += weight_s[h * p.splits + s2] * __ldcg(part + s2 * D);
+    p.out[row * D + d] = __float2bfloat16(sum);
   }
   if (threadIdx.x == 0) p.split_counters[t * p.num_kv_heads + g] = 0;
 }
