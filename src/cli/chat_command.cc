@@ -1,17 +1,49 @@
 // `tokenfab chat`: an interactive terminal chat. Each user line is appended to the
-// conversation, rendered with the model's chat template, and the reply is printed as it is
-// generated, through the streaming detokenizer (never half a UTF-8 character).
-//
-// The engine's offline interface runs a request to completion, so the reply is generated in
-// chunks of --stream-tokens tokens (each chunk continues the previous one) and printed chunk by
-// chunk; with a per-token callback in the engine this becomes per token.
+// conversation, rendered with the model's chat template, and the reply is printed token by
+// token as the engine produces it, through the streaming detokenizer (never half a UTF-8
+// character). The engine runs on its own thread (AsyncEngine); earlier turns' KV is reused
+// through the prefix cache.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <iostream>
 #include <limits>
+#include <mutex>
+#include <optional>
 
 #include "cli/command.h"
+#include "engine/async_engine.h"
 #include "tokenizer/detokenizer.h"
 
 namespace tokenfab {
+namespace {
+
+// Outputs handed over from the engine's thread to the terminal loop.
+class OutputQueue {
+ public:
+  void Push(RequestOutput&& output) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outputs_.push_back(std::move(output));
+    }
+    cv_.notify_one();
+  }
+  // The next output, or nothing if none arrives within `timeout`.
+  std::optional<RequestOutput> Pop(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, timeout, [&] { return !outputs_.empty(); })) return std::nullopt;
+    RequestOutput output = std::move(outputs_.front());
+    outputs_.pop_front();
+    return output;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<RequestOutput> outputs_;  // guarded by mu_
+};
+
+}  // namespace
 
 Command ChatCommand() {
   Command c;
@@ -24,7 +56,6 @@ Command ChatCommand() {
       {"temperature", true, "0 = greedy (default 0.7)"},
       {"top-p", true, "nucleus sampling mass (default 0.95)"},
       {"seed", true, "seed for reproducible sampling"},
-      {"stream-tokens", true, "tokens generated per streamed chunk (default 4)"},
       {"chat-template-kwargs", true, "extra template variables as a JSON object"},
   };
   c.flags.insert(c.flags.end(), own.begin(), own.end());
@@ -34,9 +65,8 @@ Command ChatCommand() {
     if (!text.config.chat_template) return NotFoundError(config.model_dir + ": the model has no chat template");
     TF_ASSIGN_OR_RETURN(const OrderedJson kwargs, ChatTemplateKwargs(flags));
     TF_ASSIGN_OR_RETURN(const int64_t max_tokens, flags.GetInt("max-tokens", 512));
-    TF_ASSIGN_OR_RETURN(const int64_t chunk, flags.GetInt("stream-tokens", 4));
-    if (max_tokens < 1 || chunk < 1 || chunk > max_tokens) {
-      return InvalidArgumentError("--max-tokens and --stream-tokens must be >= 1, chunk <= max");
+    if (max_tokens < 1 || max_tokens > (1 << 24)) {
+      return InvalidArgumentError("--max-tokens must be in [1, 16777216]");
     }
     SamplingParams sampling;
     TF_ASSIGN_OR_RETURN(sampling.temperature, flags.GetDouble("temperature", 0.7));
@@ -47,6 +77,7 @@ Command ChatCommand() {
     }
     TF_RETURN_IF_ERROR(sampling.Validate());
     TF_ASSIGN_OR_RETURN(auto engine, Engine::Create(config));
+    AsyncEngine async(std::move(engine), AdmissionConfig{});
     const std::vector<int32_t> stop_ids = text.StopTokenIds();
 
     OrderedJson messages = OrderedJson::array();
@@ -70,30 +101,29 @@ Command ChatCommand() {
       TF_ASSIGN_OR_RETURN(const std::string prompt, RenderChat(text, messages, OrderedJson(), true, kwargs));
       TF_ASSIGN_OR_RETURN(std::vector<int32_t> context, text.tokenizer->Encode(prompt));
       StreamingDetokenizer stream(*text.tokenizer, /*skip_special_tokens=*/true);
-      std::vector<int32_t> reply;
       std::string reply_text;
-      bool done = false;
-      while (!done && static_cast<int64_t>(reply.size()) < max_tokens) {
-        GenerationRequest request;
-        request.prompt = context;
-        request.sampling = sampling;
-        if (sampling.seed) request.sampling.seed = *sampling.seed + reply.size();
-        request.stop.max_tokens = static_cast<int32_t>(std::min<int64_t>(chunk, max_tokens - reply.size()));
-        request.stop.stop_token_ids = stop_ids;
-        TF_ASSIGN_OR_RETURN(const auto results, engine->Generate({request}));
-        const GenerationResult& result = results.front();
-        for (const SampledToken& t : result.tokens) {
-          const bool is_stop = std::find(stop_ids.begin(), stop_ids.end(), t.token) != stop_ids.end();
-          context.push_back(t.token);
-          if (is_stop) break;
-          reply.push_back(t.token);
+      EngineRequest request;
+      request.prompt = std::move(context);
+      request.sampling = sampling;
+      request.stop.max_tokens = static_cast<int32_t>(max_tokens);
+      request.stop.stop_token_ids = stop_ids;
+      OutputQueue queue;
+      TF_RETURN_IF_ERROR(async.Submit(std::move(request), [&queue](RequestOutput&& o) {
+                                queue.Push(std::move(o));
+                              }).status());
+      for (bool finished = false; !finished;) {
+        std::optional<RequestOutput> output = queue.Pop(std::chrono::milliseconds(200));
+        if (!output) continue;  // still generating
+        TF_RETURN_IF_ERROR(output->status);
+        for (const SampledToken& t : output->tokens) {
+          if (std::find(stop_ids.begin(), stop_ids.end(), t.token) != stop_ids.end()) continue;
           TF_ASSIGN_OR_RETURN(const auto piece, stream.Step(t.token));
           if (piece) {
             std::cout << *piece << std::flush;
             reply_text += *piece;
           }
         }
-        done = result.finish_reason == FinishReason::kStop;
+        finished = output->finished;
       }
       TF_ASSIGN_OR_RETURN(const std::string rest, stream.Finish());
       reply_text += rest;
