@@ -8,10 +8,8 @@
 #include "base/random.h"
 
 namespace tokenfab {
-namespace {
 
-// log(sum(exp(logits))), accumulated in double.
-double RowLogSumExp(std::span<const float> logits) {
+double LogSumExp(std::span<const float> logits) {
   if (logits.empty()) return -INFINITY;
   const float max_logit = *std::max_element(logits.begin(), logits.end());
   // expf of (x - max) <= 0 is accurate to an ulp; the sum is kept in double.
@@ -19,8 +17,6 @@ double RowLogSumExp(std::span<const float> logits) {
   for (float x : logits) sum += std::exp(x - max_logit);
   return static_cast<double>(max_logit) + std::log(sum);
 }
-
-}  // namespace
 
 SampledRow SampleRow(std::span<const float> logits, std::span<const float> raw_logits,
                      const DeviceSamplingParams& p) {
@@ -76,7 +72,7 @@ SampledRow SampleRow(std::span<const float> logits, std::span<const float> raw_l
       if (target < 0.0) break;
     }
   }
-  out.logprob = static_cast<float>(raw_logits[out.token] - RowLogSumExp(raw_logits));
+  out.logprob = static_cast<float>(raw_logits[out.token] - LogSumExp(raw_logits));
   return out;
 }
 

@@ -20,4 +20,7 @@ struct SampledRow {
 SampledRow SampleRow(std::span<const float> logits, std::span<const float> raw_logits,
                      const DeviceSamplingParams& params);
 
+// log(sum(exp(logits))), accumulated in double.
+double LogSumExp(std::span<const float> logits);
+
 }  // namespace tokenfab

@@ -8,16 +8,6 @@
 
 namespace tokenfab {
 
-double LogSumExp(std::span<const float> logits) {
-  if (logits.empty()) return -INFINITY;
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  // expf of (x - max) <= 0 is accurate to an ulp; the sum of up to ~10^6 terms is kept in
-  // double so the result stays within f32 rounding of the exact value.
-  double sum = 0.0;
-  for (float x : logits) sum += std::exp(x - max_logit);
-  return static_cast<double>(max_logit) + std::log(sum);
-}
-
 void LogSoftmax(std::span<const float> logits, std::vector<float>* out) {
   out->resize(logits.size());
   if (logits.empty()) return;
@@ -53,81 +43,24 @@ void Sampler::ApplyPenalties(const SamplingParams& p, std::span<const int32_t> p
   }
 }
 
-int32_t Sampler::Draw(const SamplingParams& p, double u) {
-  const int32_t vocab = static_cast<int32_t>(work_.size());
-  const double inv_t = 1.0 / p.temperature;
-  candidates_.resize(vocab);
-  std::iota(candidates_.begin(), candidates_.end(), 0);
-  auto by_logit = [&](int32_t a, int32_t b) {
-    return work_[a] != work_[b] ? work_[a] > work_[b] : a < b;
-  };
-  size_t keep = candidates_.size();
-  if (p.top_k > 0 && p.top_k < vocab) {
-    keep = static_cast<size_t>(p.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(),
-                      by_logit);
-    candidates_.resize(keep);
-  } else if (p.top_p < 1.0) {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit);
-  }
-  // Softmax of logits / temperature over the candidates (the max is their first when sorted).
-  const float max_logit =
-      work_[*std::max_element(candidates_.begin(), candidates_.end(), [&](int32_t a, int32_t b) {
-        return work_[a] < work_[b];
-      })];
-  probs_.resize(candidates_.size());
-  double sum = 0.0;
-  for (size_t i = 0; i < candidates_.size(); ++i) {
-    probs_[i] = std::exp((static_cast<double>(work_[candidates_[i]]) - max_logit) * inv_t);
-    sum += probs_[i];
-  }
-  for (double& q : probs_) q /= sum;
-  if (p.top_p < 1.0) {  // candidates are sorted: keep the smallest prefix reaching top_p
-    double cumulative = 0.0;
-    size_t n = 0;
-    while (n < probs_.size()) {
-      cumulative += probs_[n++];
-      if (cumulative >= p.top_p) break;
-    }
-    candidates_.resize(n);
-    probs_.resize(n);
-  }
-  if (p.min_p > 0.0) {
-    const double threshold = p.min_p * *std::max_element(probs_.begin(), probs_.end());
-    size_t out = 0;
-    for (size_t i = 0; i < probs_.size(); ++i) {
-      if (probs_[i] >= threshold) {
-        candidates_[out] = candidates_[i];
-        probs_[out++] = probs_[i];
-      }
-    }
-    candidates_.resize(out);
-    probs_.resize(out);
-  }
-  const double total = std::accumulate(probs_.begin(), probs_.end(), 0.0);
-  double target = u * total;
-  for (size_t i = 0; i < probs_.size(); ++i) {
-    target -= probs_[i];
-    if (target < 0.0) return candidates_[i];
-  }
-  return candidates_.back();  // u * total rounded up to total
-}
-
 SampledToken Sampler::Sample(std::span<const float> logits, const SamplingParams& params,
                              std::span<const int32_t> prompt, std::span<const int32_t> output,
                              uint64_t seed, uint64_t step) {
   work_.assign(logits.begin(), logits.end());
   ApplyPenalties(params, prompt, output);
+  DeviceSamplingParams rule;
+  rule.temperature = static_cast<float>(params.temperature);
+  rule.top_p = static_cast<float>(params.top_p);
+  rule.min_p = static_cast<float>(params.min_p);
+  rule.top_k = params.top_k;
+  rule.seed = seed;
+  rule.step = step;
+  const SampledRow row = SampleRow(work_, logits, rule);
   SampledToken result;
-  if (params.greedy()) {
-    result.token = static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) -
-                                        work_.begin());  // first maximum: lowest id on ties
-  } else {
-    result.token = Draw(params, UniformDouble(seed, /*stream=*/0, step));
-  }
-  if (params.num_logprobs >= 0) {
+  result.token = row.token;
+  result.logprob = row.logprob;
+  if (params.num_logprobs > 0) {
     LogSoftmax(logits, &logprobs_);
-    result.logprob = logprobs_[result.token];
     const int32_t k = std::min<int32_t>(params.num_logprobs, static_cast<int32_t>(logits.size()));
     candidates_.resize(logits.size());
     std::iota(candidates_.begin(), candidates_.end(), 0);

@@ -1,5 +1,6 @@
-// Sampler: one token from one row of logits under SamplingParams (the CPU reference; the CUDA
-// backend samples on the GPU with the same semantics).
+// Sampler: one token from one row of logits under SamplingParams, on the host: the penalties
+// (which need the request's tokens) and then backend/sample_row.h's rule, the one the backends'
+// Sample op implements on the device.
 //
 // Seeded draws are reproducible: the uniform number for step n of a request is a pure
 // function of (seed, n), the same on every machine. Thread-safety: a Sampler holds scratch
@@ -10,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/sample_row.h"
 #include "engine/sampling_params.h"
 
 namespace tokenfab {
@@ -25,9 +27,6 @@ struct SampledToken {
   std::vector<TokenLogprob> top_logprobs;  // num_logprobs best, best first
 };
 
-// log(sum(exp(logits))), accumulated in double.
-double LogSumExp(std::span<const float> logits);
-
 // log_softmax of one row (logits minus LogSumExp), returned as float.
 void LogSoftmax(std::span<const float> logits, std::vector<float>* out);
 
@@ -42,12 +41,10 @@ class Sampler {
  private:
   void ApplyPenalties(const SamplingParams& params, std::span<const int32_t> prompt,
                       std::span<const int32_t> output);
-  int32_t Draw(const SamplingParams& params, double u);
 
   std::vector<float> work_;      // processed logits
   std::vector<float> logprobs_;  // raw log-softmax
   std::vector<int32_t> candidates_;
-  std::vector<double> probs_;
   std::vector<int32_t> counts_;  // output-token counts for frequency penalties
 };
 

@@ -2,7 +2,8 @@
 //
 // Order of processing: repetition penalty (prompt and output tokens, HF-style: positive logits
 // divided, negative multiplied) and presence / frequency penalties (output tokens only,
-// subtracted) -> temperature (0 means greedy) -> top-k -> top-p -> min-p -> draw. Log-probs
+// subtracted) -> temperature (0 means greedy) -> top-k (tokens tied with the k-th logit stay,
+// as in transformers) -> top-p -> min-p -> draw (backend/device_sampling.h has the details). Log-probs
 // are reported from the model's raw distribution, before any of this processing (vLLM's
 // default), so they are comparable across sampling settings.
 #pragma once

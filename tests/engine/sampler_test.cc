@@ -186,16 +186,25 @@ TEST(SamplerTest, MinPDropsTokensBelowAFractionOfTheBest) {
 }
 
 TEST(SamplerTest, TopPAppliesToTheTopKRenormalisedDistribution) {
-  // Top-k 3 keeps 0.3, 0.2 and the first 0.1 (ties go to the lower id); renormalised they are
-  // 0.5, 0.33, 0.17, so top-p 0.8 stops after two tokens. (Measured on the unrenormalised
-  // distribution 0.3 + 0.2 + 0.1 would never reach 0.8.) min-p 0.7 then drops 0.33 < 0.35.
-  const std::vector<double> probs = {0.3, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1};
+  // Top-k 3 keeps 0.3, 0.2 and 0.12; renormalised they are 0.48, 0.32, 0.19, so top-p 0.8 stops
+  // after two tokens. (Measured on the unrenormalised distribution 0.3 + 0.2 + 0.12 would never
+  // reach 0.8.) min-p 0.7 then drops 0.32 < 0.7 * 0.48.
+  const std::vector<double> probs = {0.3, 0.2, 0.12, 0.1, 0.1, 0.1, 0.08};
   SamplingParams p = Params(1.0);
   p.top_k = 3;
   p.top_p = 0.8;
   ExpectDistribution(Frequencies(LogitsOf(probs), p, 23), Restrict(probs, {0, 1}));
   p.min_p = 0.7;
   ExpectDistribution(Frequencies(LogitsOf(probs), p, 25), Restrict(probs, {0}));
+}
+
+TEST(SamplerTest, TopKKeepsEveryTokenTiedWithTheKthAsTransformersDoes) {
+  // transformers' TopKLogitsWarper (and vLLM) drop only logits below the k-th largest, so
+  // tokens tied with it stay: top-k 2 over {0.4, 0.2, 0.2, 0.2} keeps all four.
+  const std::vector<double> probs = {0.4, 0.2, 0.2, 0.2};
+  SamplingParams p = Params(1.0);
+  p.top_k = 2;
+  ExpectDistribution(Frequencies(LogitsOf(probs), p, 29), probs);
 }
 
 // ---- penalties --------------------------------------------------------------------------------
