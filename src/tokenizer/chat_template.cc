@@ -1,30 +1,10 @@
 #include "tokenizer/chat_template.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
-#include <sstream>
-
+#include "base/mapped_file.h"
 #include "tokenizer/jinja_interpreter.h"
 #include "tokenizer/jinja_parser.h"
 
 namespace tokenfab {
-namespace {
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return NotFoundError("cannot open " + path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-}  // namespace
 
 Result<OrderedJson> ParseOrderedJson(std::string_view text, const std::string& source) {
   OrderedJson j = OrderedJson::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -66,7 +46,7 @@ Result<std::string> ChatTemplate::Render(const OrderedJson& messages, const Chat
 Result<TokenizerConfig> TokenizerConfig::Load(const std::string& dir, const std::string& template_name) {
   TokenizerConfig config;
   const std::string path = dir + "/tokenizer_config.json";
-  TF_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  TF_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
   TF_ASSIGN_OR_RETURN(const OrderedJson json, ParseOrderedJson(text, path));
   if (!json.is_object()) return InvalidArgumentError(path + ": expected a JSON object");
   for (auto it = json.begin(); it != json.end(); ++it) {
@@ -105,16 +85,16 @@ Result<TokenizerConfig> TokenizerConfig::Load(const std::string& dir, const std:
     }
   }
   // Newer checkpoints keep the template in chat_template.jinja beside the config.
-  if (chat_template_text.empty() && Exists(dir + "/chat_template.jinja")) {
-    TF_ASSIGN_OR_RETURN(chat_template_text, ReadFile(dir + "/chat_template.jinja"));
+  if (chat_template_text.empty() && PathExists(dir + "/chat_template.jinja")) {
+    TF_ASSIGN_OR_RETURN(chat_template_text, ReadFileToString(dir + "/chat_template.jinja"));
     source = dir + "/chat_template.jinja";
   }
   if (!chat_template_text.empty()) {
     TF_ASSIGN_OR_RETURN(config.chat_template, ChatTemplate::Create(chat_template_text, source));
   }
   const std::string gen_path = dir + "/generation_config.json";
-  if (Exists(gen_path)) {
-    TF_ASSIGN_OR_RETURN(const std::string gen_text, ReadFile(gen_path));
+  if (PathExists(gen_path)) {
+    TF_ASSIGN_OR_RETURN(const std::string gen_text, ReadFileToString(gen_path));
     TF_ASSIGN_OR_RETURN(const OrderedJson gen, ParseOrderedJson(gen_text, gen_path));
     if (gen.is_object() && gen.contains("eos_token_id")) {
       const OrderedJson& eos = gen["eos_token_id"];

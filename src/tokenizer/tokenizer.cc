@@ -1,36 +1,15 @@
 #include "tokenizer/tokenizer.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
-#include <sstream>
-
 #include "base/json.h"
 #include "base/logging.h"
+#include "base/mapped_file.h"
 #include "tokenizer/unicode.h"
 
 namespace tokenfab {
-namespace {
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return NotFoundError("cannot open " + path);
-  std::stringstream s;
-  s << f.rdbuf();
-  if (!f.good() && !f.eof()) return DataLossError("cannot read " + path);
-  return s.str();
-}
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::string& path) {
   const std::string file = IsDirectory(path) ? path + "/tokenizer.json" : path;
-  TF_ASSIGN_OR_RETURN(const std::string text, ReadFile(file));
+  TF_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(file));
   return FromJson(text, file);
 }
 

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_impl.cuh"
 #include "backend/cuda/common_impl.cuh"
 
 namespace tokenfab::cuda {
@@ -8,15 +9,6 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr int kTile = 128;  // keys per tile: one per thread when scoring
-
-__device__ int SequenceOf(const int32_t* query_start, int num_seqs, int token) {
-  int lo = 0, hi = num_seqs - 1;  // last s with query_start[s] <= token
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) >> 1;
-    if (query_start[mid] <= token) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
 
 template <bool kVec>
 __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
@@ -32,7 +24,7 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
 
   const int t = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int seq = SequenceOf(p.query_start, p.num_seqs, t);
+  const int seq = SequenceOfToken(p.query_start, p.num_seqs, t);
   const int pos = p.positions[t];
   const int kv_begin = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
   const int kv_len = pos + 1 - kv_begin;

@@ -1,6 +1,7 @@
 #include <cfloat>
 
 #include "backend/cuda/attention_decode.cuh"
+#include "backend/cuda/attention_impl.cuh"
 #include "backend/cuda/common_impl.cuh"
 
 namespace tokenfab::cuda {
@@ -8,15 +9,6 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxGroup = 8;
-
-__device__ int SequenceOfToken(const int32_t* query_start, int num_seqs, int token) {
-  int lo = 0, hi = num_seqs - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) >> 1;
-    if (query_start[mid] <= token) lo = mid; else hi = mid - 1;
-  }
-  return lo;
-}
 
 // D: head_dim; L = D / 8 lanes per key; K = 32 / L keys per warp step; kC keys per lane group
 // per round (fewer with more heads, for registers).

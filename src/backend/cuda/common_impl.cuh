@@ -80,6 +80,22 @@ __device__ __forceinline__ Bf16x8 LoadReadOnly(const Bf16x8* p) {
   return out;
 }
 
+// Eight consecutive elements as floats, from bf16 (one 16-byte load) or f32 (two).
+__device__ __forceinline__ void Load8(const __nv_bfloat16* p, float v[8]) {
+  Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+}
+__device__ __forceinline__ void Load8(const float* p, float v[8]) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+__device__ __forceinline__ void Store8(__nv_bfloat16* p, const float v[8]) {
+  *reinterpret_cast<Bf16x8*>(p) = Pack(v);
+}
+__device__ __forceinline__ void Store8(float* p, const float v[8]) {
+  reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+
 inline bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 }  // namespace tokenfab::cuda

@@ -17,22 +17,6 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
   for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = FromFloat<OutT>(ToFloat(row[i]));
 }
 
-// Eight consecutive elements as floats, from bf16 (one 16-byte load) or f32 (two).
-__device__ __forceinline__ void Load8(const __nv_bfloat16* p, float v[8]) {
-  Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
-}
-__device__ __forceinline__ void Load8(const float* p, float v[8]) {
-  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-}
-__device__ __forceinline__ void Store8(__nv_bfloat16* p, const float v[8]) {
-  *reinterpret_cast<Bf16x8*>(p) = Pack(v);
-}
-__device__ __forceinline__ void Store8(float* p, const float v[8]) {
-  reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
-  reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-
 // One block per row. Pass 1 (optionally) adds delta into the residual and sums the squares of
 // the stored values; pass 2 normalises. A bf16 residual is rounded before it is squared, so
 // the statistics describe exactly what the next layer sees.

@@ -157,22 +157,12 @@ __device__ __forceinline__ void LoadW(const __nv_bfloat16* p, float v[kW]) {
     v[0] = ToFloat(*p);
   }
 }
-template <int kW>
-__device__ __forceinline__ void LoadX(const __nv_bfloat16* p, float v[kW]) {
+template <int kW, typename T>
+__device__ __forceinline__ void LoadX(const T* p, float v[kW]) {
   if constexpr (kW == 8) {
-    Unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+    Load8(p, v);
   } else {
     v[0] = ToFloat(*p);
-  }
-}
-template <int kW>
-__device__ __forceinline__ void LoadX(const float* p, float v[kW]) {
-  if constexpr (kW == 8) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0];
-    const float4 b = reinterpret_cast<const float4*>(p)[1];
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-  } else {
-    v[0] = *p;
   }
 }
 
