@@ -283,11 +283,8 @@ class Parser {
     while (IsName("or")) {
       const int line = Cur().line;
       ++i_;
-      auto e = Make(Expr::kOr, line);
       TF_ASSIGN_OR_RETURN(ExprPtr right, ParseAnd());
-      e->args.push_back(std::move(left));
-      e->args.push_back(std::move(right));
-      left = std::move(e);
+      left = TwoArgs(Expr::kOr, std::move(left), std::move(right), line);
     }
     return left;
   }
@@ -297,11 +294,8 @@ class Parser {
     while (IsName("and")) {
       const int line = Cur().line;
       ++i_;
-      auto e = Make(Expr::kAnd, line);
       TF_ASSIGN_OR_RETURN(ExprPtr right, ParseNot());
-      e->args.push_back(std::move(left));
-      e->args.push_back(std::move(right));
-      left = std::move(e);
+      left = TwoArgs(Expr::kAnd, std::move(left), std::move(right), line);
     }
     return left;
   }
@@ -349,11 +343,17 @@ class Parser {
     return cmp ? std::move(cmp) : std::move(first);
   }
 
-  Result<ExprPtr> Binary(ExprPtr left, const std::string& op, ExprPtr right, int line) {
-    auto e = Make(Expr::kBinary, line);
-    e->name = op;
+  // A node of `kind` over two operands.
+  static ExprPtr TwoArgs(Expr::Kind kind, ExprPtr left, ExprPtr right, int line) {
+    auto e = Make(kind, line);
     e->args.push_back(std::move(left));
     e->args.push_back(std::move(right));
+    return e;
+  }
+
+  Result<ExprPtr> Binary(ExprPtr left, const std::string& op, ExprPtr right, int line) {
+    ExprPtr e = TwoArgs(Expr::kBinary, std::move(left), std::move(right), line);
+    e->name = op;
     return e;
   }
 
