@@ -47,8 +47,7 @@ Result<EngineConfig> EngineConfigFromFlags(const Flags& flags) {
 }
 
 Result<std::vector<int32_t>> TokensFromFlags(const Flags& flags) {
-  TF_ASSIGN_OR_RETURN(const std::string text, flags.Required("tokens"));
-  (void)text;
+  if (!flags.Has("tokens")) return InvalidArgumentError("missing required flag '--tokens'");
   TF_ASSIGN_OR_RETURN(const std::vector<int64_t> ids, flags.GetIntList("tokens"));
   std::vector<int32_t> tokens;
   for (int64_t id : ids) {
