@@ -19,8 +19,10 @@ Status CpuOps::MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
   if (logits.dtype != DType::kF32) return InvalidArgumentError("MoeRoute: logits must be f32");
   const int64_t t_count = logits.dim(0), experts = logits.dim(1), k = ids.dim(1);
   pool_->ParallelFor(t_count, [&](int64_t begin, int64_t end) {
-    std::vector<double> probs(experts);
-    std::vector<int32_t> order(experts);
+    thread_local std::vector<double> probs;  // per worker, kept across steps
+    thread_local std::vector<int32_t> order;
+    probs.resize(experts);
+    order.resize(experts);
     for (int64_t t = begin; t < end; ++t) {
       const float* row = logits.as<float>() + t * experts;
       const float max_logit = *std::max_element(row, row + experts);
@@ -58,39 +60,44 @@ Status CpuOps::MoeExperts(const MoeArgs& a) {
                                   " out of range");
     }
   }
-  // rows_of[e]: the (token * k + slot) entries routed to expert e, in token order.
-  std::vector<std::vector<int64_t>> rows_of(experts);
-  for (int64_t i = 0; i < t_count * k; ++i) rows_of[ids[i]].push_back(i);
+  // Counting sort of the (token * k + slot) entries by expert, each expert's in token order.
+  MoeScratch& m = moe_;
+  const int64_t entries = t_count * k;
+  m.expert_begin.assign(experts + 1, 0);
+  for (int64_t i = 0; i < entries; ++i) ++m.expert_begin[ids[i] + 1];
+  for (int64_t e = 0; e < experts; ++e) m.expert_begin[e + 1] += m.expert_begin[e];
+  m.fill.assign(m.expert_begin.begin(), m.expert_begin.end() - 1);
+  m.expert_rows.resize(entries);
+  for (int64_t i = 0; i < entries; ++i) m.expert_rows[m.fill[ids[i]]++] = i;
 
-  std::vector<float> contrib(static_cast<size_t>(t_count * k * hidden));
-  std::vector<float> xe, gate_up, act, down;
+  m.contrib.resize(static_cast<size_t>(entries * hidden));
   const size_t w_size = DTypeSize(a.gate_up.dtype);
   for (int64_t e = 0; e < experts; ++e) {
-    const auto& rows = rows_of[e];
-    const int64_t n = static_cast<int64_t>(rows.size());
+    const int64_t* rows = m.expert_rows.data() + m.expert_begin[e];
+    const int64_t n = m.expert_begin[e + 1] - m.expert_begin[e];
     if (n == 0) continue;
-    xe.resize(n * hidden);
+    m.x.resize(n * hidden);
     for (int64_t r = 0; r < n; ++r) {
       const float* src = a.x.as<float>() + (rows[r] / k) * hidden;
-      std::copy(src, src + hidden, xe.begin() + r * hidden);
+      std::copy(src, src + hidden, m.x.begin() + r * hidden);
     }
-    gate_up.resize(n * 2 * inter);
-    act.resize(n * inter);
-    down.resize(n * hidden);
+    m.gate_up.resize(n * 2 * inter);
+    m.act.resize(n * inter);
+    m.down.resize(n * hidden);
     const char* gu_w = static_cast<const char*>(a.gate_up.data) + e * 2 * inter * hidden * w_size;
     const char* dn_w = static_cast<const char*>(a.down.data) + e * hidden * inter * w_size;
-    CpuGemm(xe.data(), n, hidden, gu_w, a.gate_up.dtype, 2 * inter, nullptr, gate_up.data(),
+    CpuGemm(m.x.data(), n, hidden, gu_w, a.gate_up.dtype, 2 * inter, nullptr, m.gate_up.data(),
             *pool_);
     for (int64_t r = 0; r < n; ++r) {
-      const float* g = gate_up.data() + r * 2 * inter;
+      const float* g = m.gate_up.data() + r * 2 * inter;
       for (int64_t i = 0; i < inter; ++i) {
-        act[r * inter + i] = g[i] / (1.0f + std::exp(-g[i])) * g[inter + i];
+        m.act[r * inter + i] = g[i] / (1.0f + std::exp(-g[i])) * g[inter + i];
       }
     }
-    CpuGemm(act.data(), n, inter, dn_w, a.down.dtype, hidden, nullptr, down.data(), *pool_);
+    CpuGemm(m.act.data(), n, inter, dn_w, a.down.dtype, hidden, nullptr, m.down.data(), *pool_);
     for (int64_t r = 0; r < n; ++r) {
-      std::copy(down.begin() + r * hidden, down.begin() + (r + 1) * hidden,
-                contrib.begin() + rows[r] * hidden);
+      std::copy(m.down.begin() + r * hidden, m.down.begin() + (r + 1) * hidden,
+                m.contrib.begin() + rows[r] * hidden);
     }
   }
   const float* w = a.expert_weights.as<float>();
@@ -98,7 +105,7 @@ Status CpuOps::MoeExperts(const MoeArgs& a) {
     for (int64_t t = begin; t < end; ++t) {
       float* out = a.residual.as<float>() + t * hidden;
       for (int64_t j = 0; j < k; ++j) {
-        const float* c = contrib.data() + (t * k + j) * hidden;
+        const float* c = m.contrib.data() + (t * k + j) * hidden;
         const float weight = w[t * k + j];
         for (int64_t i = 0; i < hidden; ++i) out[i] += weight * c[i];
       }

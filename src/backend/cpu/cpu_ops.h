@@ -2,9 +2,10 @@
 // own files (cpu_matmul.cc, cpu_attention.cc, cpu_moe.cc); this header ties them together.
 #pragma once
 
-#include "backend/ops.h"
+#include <cstdint>
 #include <vector>
 
+#include "backend/ops.h"
 #include "base/thread_pool.h"
 
 namespace tokenfab {
@@ -33,6 +34,13 @@ class CpuOps final : public Ops {
   ThreadPool* pool_;
   // Intermediates of the fused ops (normalised or gated inputs, products to add), reused.
   std::vector<float> scratch_in_, scratch_out_;
+  // MoeExperts' buffers, reused so that steps stop allocating once a batch size has been seen:
+  // the (token * k + slot) entries grouped by expert (expert_begin[e] .. expert_begin[e + 1]
+  // index expert_rows), every entry's expert output, and one expert's inputs and products.
+  struct MoeScratch {
+    std::vector<int64_t> expert_begin, expert_rows, fill;
+    std::vector<float> contrib, x, gate_up, act, down;
+  } moe_;
 };
 
 }  // namespace tokenfab
