@@ -26,11 +26,8 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int seq = SequenceOfToken(p.query_start, p.num_seqs, t);
   const int pos = p.positions[t];
-  const int kv_begin = p.sliding_window > 0 ? max(0, pos - p.sliding_window + 1) : 0;
-  const int kv_len = pos + 1 - kv_begin;
-  const int chunk = (kv_len + p.splits - 1) / p.splits;
-  const int my_begin = kv_begin + split * chunk;
-  const int my_end = min(pos + 1, my_begin + chunk);
+  const KeyRange keys = SplitKeyRange(pos, p.sliding_window, split, p.splits);
+  const int my_begin = keys.begin, my_end = keys.end;
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
   const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * d;
 

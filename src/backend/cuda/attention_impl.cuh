@@ -16,4 +16,19 @@ __device__ __forceinline__ int SequenceOfToken(const int32_t* query_start, int n
   return lo;
 }
 
+// The keys [begin, end) that split `split` of `splits` reads for a query at position `pos`:
+// the query's window (all earlier keys, or the last `sliding_window` of them) cut into equal
+// chunks; trailing splits of short windows get an empty range.
+struct KeyRange {
+  int begin;
+  int end;
+};
+__device__ __forceinline__ KeyRange SplitKeyRange(int pos, int sliding_window, int split,
+                                                  int splits) {
+  const int kv_begin = sliding_window > 0 ? max(0, pos - sliding_window + 1) : 0;
+  const int chunk = (pos + 1 - kv_begin + splits - 1) / splits;
+  const int begin = kv_begin + split * chunk;
+  return {begin, min(pos + 1, begin + chunk)};
+}
+
 }  // namespace tokenfab::cuda

@@ -59,7 +59,7 @@ Status CudaOps::Embedding(const Tensor& ids, const Tensor& table, const Tensor& 
 
 Status CudaOps::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
   TF_RETURN_IF_ERROR(CheckRmsNorm(x, weight, out, kAct));
-  cuda::RmsNormParams p{x.data, x.dtype == DType::kF32, nullptr, Ptr<float>(weight), out.data,
+  cuda::RmsNormParams p{x.data, x.dtype == DType::kF32, Ptr<float>(weight), out.data,
                         out.dtype == DType::kF32, static_cast<int>(x.dim(0)),
                         static_cast<int>(x.dim(1)), eps};
   return Launched(cuda::LaunchRmsNorm(p, backend_->stream()), "RmsNorm");

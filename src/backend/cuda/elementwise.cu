@@ -17,38 +17,25 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
   for (int i = threadIdx.x; i < p.hidden; i += blockDim.x) out[i] = FromFloat<OutT>(ToFloat(row[i]));
 }
 
-// One block per row. Pass 1 (optionally) adds delta into the residual and sums the squares of
-// the stored values; pass 2 normalises. A bf16 residual is rounded before it is squared, so
-// the statistics describe exactly what the next layer sees.
-template <typename ResT, typename OutT, bool kAdd, bool kVec>
+// One block per row: sum the squares of the row, then normalise it. The input (the f32
+// residual stream, or act) is read twice; the second read hits L1/L2.
+template <typename InT, typename OutT, bool kVec>
 __global__ void RmsNormKernel(RmsNormParams p) {
   __shared__ float scratch[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * p.width;
-  ResT* x = static_cast<ResT*>(p.residual) + base;
+  const InT* x = static_cast<const InT*>(p.x) + base;
   OutT* out = static_cast<OutT*>(p.out) + base;
   float sum_sq = 0.0f;
   if constexpr (kVec) {
     for (int i = threadIdx.x * 8; i < p.width; i += blockDim.x * 8) {
       float v[8];
       Load8(x + i, v);
-      if constexpr (kAdd) {
-        float d[8];
-        Load8(p.delta + base + i, d);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] = ToFloat(FromFloat<ResT>(v[j] + d[j]));
-        Store8(x + i, v);
-      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) sum_sq += v[j] * v[j];
     }
   } else {
     for (int i = threadIdx.x; i < p.width; i += blockDim.x) {
-      float v = ToFloat(x[i]);
-      if constexpr (kAdd) {
-        const ResT stored = FromFloat<ResT>(v + ToFloat(p.delta[base + i]));
-        x[i] = stored;
-        v = ToFloat(stored);
-      }
+      const float v = ToFloat(x[i]);
       sum_sq += v * v;
     }
   }
@@ -159,23 +146,17 @@ cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-template <typename ResT, typename OutT>
+template <typename InT, typename OutT>
 void LaunchRmsNormTyped(const RmsNormParams& p, bool vec, int threads, cudaStream_t stream) {
-  if (p.delta != nullptr) {
-    if (vec) RmsNormKernel<ResT, OutT, true, true><<<p.rows, threads, 0, stream>>>(p);
-    else RmsNormKernel<ResT, OutT, true, false><<<p.rows, threads, 0, stream>>>(p);
-  } else {
-    if (vec) RmsNormKernel<ResT, OutT, false, true><<<p.rows, threads, 0, stream>>>(p);
-    else RmsNormKernel<ResT, OutT, false, false><<<p.rows, threads, 0, stream>>>(p);
-  }
+  if (vec) RmsNormKernel<InT, OutT, true><<<p.rows, threads, 0, stream>>>(p);
+  else RmsNormKernel<InT, OutT, false><<<p.rows, threads, 0, stream>>>(p);
 }
 
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream) {
   if (p.rows == 0) return cudaSuccess;
-  const bool vec = p.width % 8 == 0 && Aligned16(p.residual) && Aligned16(p.out) &&
-                   (p.delta == nullptr || Aligned16(p.delta));
+  const bool vec = p.width % 8 == 0 && Aligned16(p.x) && Aligned16(p.out);
   const int threads = p.width >= 4096 ? 512 : 256;
-  if (p.residual_f32) {
+  if (p.x_f32) {
     if (p.out_f32) LaunchRmsNormTyped<float, float>(p, vec, threads, stream);
     else LaunchRmsNormTyped<float, __nv_bfloat16>(p, vec, threads, stream);
   } else {

@@ -22,9 +22,8 @@ struct EmbeddingParams {
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream);
 
 struct RmsNormParams {
-  void* residual;              // [rows, width], bf16 or f32; with delta: += delta (in place)
-  bool residual_f32;
-  const __nv_bfloat16* delta;  // [rows, width] or null (no add)
+  const void* x;               // [rows, width], bf16 or f32
+  bool x_f32;
   const float* weight;         // [width]
   void* out;                   // [rows, width], bf16 or f32
   bool out_f32;
