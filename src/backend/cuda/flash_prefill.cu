@@ -1,4 +1,5 @@
 #include <cfloat>
+#include <cstdlib>
 
 #include "backend/cuda/common_impl.cuh"
 #include "backend/cuda/flash_prefill.cuh"
@@ -84,15 +85,18 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
   }
 }
 
-template <int D>
-__global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p) {
+// kMinBlocks: resident blocks per multiprocessor the registers are budgeted for.
+template <int D, int kMinBlocks>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) FlashPrefillKernel(AttentionParams p) {
   constexpr int kChunks = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem_raw);
   __nv_bfloat16* k_s = q_s + kM * D;
   __nv_bfloat16* v_s = k_s + kN * D;
 
-  const int seq = blockIdx.z, h = blockIdx.y, m0 = blockIdx.x * kM;
+  // Causal tiles further down the prompt see more keys: the grid runs them first, so the
+  // short ones fill the tail of the last wave instead of the long ones dragging it out.
+  const int seq = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * kM;
   const int group = p.num_q_heads / p.num_kv_heads, g = h / group;
   const int q_begin = p.query_start[seq];
   const int q_len = p.query_start[seq + 1] - q_begin;
@@ -171,7 +175,10 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
       LoadKvTile<D>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
       CpAsyncCommit();
     }
-    // Mask and scale; row maxima over this tile.
+    // Mask (only tiles that reach past the block's first query or into its window's edge need
+    // it) and scale; row maxima over this tile.
+    const bool needs_mask = kv0 + kN > first_pos ||
+                            (p.sliding_window > 0 && kv0 <= last_pos - p.sliding_window);
     float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
 #pragma unroll
     for (int j = 0; j < kN / 8; ++j) {
@@ -179,8 +186,8 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
       for (int e = 0; e < 4; ++e) {
         const int key = kv0 + j * 8 + (lane & 3) * 2 + (e & 1);
         const int pos = e < 2 ? pos_a : pos_b;
-        const bool ok = key < kv_hi && key <= pos &&
-                        (p.sliding_window == 0 || key > pos - p.sliding_window);
+        const bool ok = !needs_mask || (key < kv_hi && key <= pos &&
+                                        (p.sliding_window == 0 || key > pos - p.sliding_window));
         s[j][e] = ok ? s[j][e] * scale_log2 : -FLT_MAX;
       }
       mx_a = fmaxf(mx_a, fmaxf(s[j][0], s[j][1]));
@@ -264,14 +271,21 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
   }
 }
 
+template <int D, int kMinBlocks>
+cudaError_t LaunchWith(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
+  const size_t smem = sizeof(__nv_bfloat16) * (kM + 2 * kN) * D;
+  cudaFuncSetAttribute(FlashPrefillKernel<D, kMinBlocks>,
+                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  const dim3 grid((max_query_len + kM - 1) / kM, p.num_q_heads, p.num_seqs);
+  FlashPrefillKernel<D, kMinBlocks><<<grid, kThreads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
 template <int D>
 cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  const size_t smem = sizeof(__nv_bfloat16) * (kM + 2 * kN) * D;
-  cudaFuncSetAttribute(FlashPrefillKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(smem));
-  const dim3 grid((max_query_len + kM - 1) / kM, p.num_q_heads, p.num_seqs);
-  FlashPrefillKernel<D><<<grid, kThreads, smem, stream>>>(p);
-  return cudaGetLastError();
+  static const bool one_block = std::getenv("TOKENFAB_FLASH_ONE_BLOCK") != nullptr;  // A/B, temporary
+  return one_block ? LaunchWith<D, 1>(p, max_query_len, stream)
+                   : LaunchWith<D, 3>(p, max_query_len, stream);
 }
 
 }  // namespace
