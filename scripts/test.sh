@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The test command (README and CI run exactly this). Three stages, each on its own build tree:
+# The test command (README and CI run exactly this). Four stages, each on its own build tree:
 #   1. Release build, all unit / golden / CLI tests            (build/)
 #   2. ASan + UBSan build of the same tests (clang)            (build-asan/)
 #   3. libFuzzer targets, each run briefly from its corpus     (build-fuzz/)
-# Stages can be picked: scripts/test.sh release asan fuzz  (default: all three).
+#   4. CUDA build (compile and link only: no GPU here), so a   (build-cuda/)
+#      CUDA build break fails here too; skipped without nvcc
+# Stages can be picked: scripts/test.sh release asan fuzz cuda  (default: all four).
 # Needs what scripts/setup.sh installs. Exit code is non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(release asan fuzz)
+[ ${#stages[@]} -eq 0 ] && stages=(release asan fuzz cuda)
 jobs=$(nproc)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
@@ -41,7 +43,16 @@ run_stage() {
         rm -rf "$work"
       done
       ;;
-    *) echo "unknown stage $1 (release, asan, fuzz)" >&2; exit 2 ;;
+    cuda)
+      export PATH=$PATH:/usr/local/cuda/bin
+      if ! command -v nvcc >/dev/null; then
+        echo "cuda: no nvcc on this machine, CUDA build skipped"
+        return 0
+      fi
+      cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DTOKENFAB_CUDA=ON >/dev/null
+      cmake --build build-cuda --target tokenfab backend_ops_test
+      ;;
+    *) echo "unknown stage $1 (release, asan, fuzz, cuda)" >&2; exit 2 ;;
   esac
 }
 
