@@ -7,8 +7,6 @@
 namespace tokenfab::cuda {
 namespace {
 
-constexpr int kM = 64;   // query rows per block
-constexpr int kN = 64;   // keys per tile
 constexpr int kThreads = 128;
 
 __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
@@ -24,10 +22,6 @@ __device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_
 template <int kPending>
 __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-__device__ __forceinline__ void CpAsyncWaitAll() {
-  CpAsyncCommit();
-  CpAsyncWait<0>();
 }
 
 __device__ __forceinline__ void LdMatrixX4(uint32_t r[4], uint32_t addr) {
@@ -62,7 +56,7 @@ __device__ __forceinline__ int SwizzledOffset(int row, int chunk) {
   return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
-template <int D>
+template <int D, int kN>
 __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloat16* cache,
                                            const int32_t* table, int kv0, int kv_hi, int g,
                                            const AttentionParams& p) {
@@ -85,23 +79,27 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
   }
 }
 
-// kMinBlocks: resident blocks per multiprocessor the registers are budgeted for.
-template <int D, int kMinBlocks>
+// Each of the 4 warps owns kMT m16 tiles (16 * kMT query rows), so every K and V fragment a
+// warp reads from shared memory feeds kMT tensor-core ops: with kMT = 2 the kernel stops being
+// bound by shared-memory bandwidth. kMinBlocks: resident blocks per multiprocessor the
+// registers are budgeted for; kN keys per tile.
+template <int D, int kMT, int kN, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) FlashPrefillKernel(AttentionParams p) {
   constexpr int kChunks = D / 8;
+  constexpr int kBM = kThreads / 32 * 16 * kMT;  // query rows per block
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem_raw);
-  __nv_bfloat16* k_s = q_s + kM * D;
+  __nv_bfloat16* k_s = q_s + kBM * D;
   __nv_bfloat16* v_s = k_s + kN * D;
 
   // Causal tiles further down the prompt see more keys: the grid runs them first, so the
   // short ones fill the tail of the last wave instead of the long ones dragging it out.
-  const int seq = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * kM;
+  const int seq = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * kBM;
   const int group = p.num_q_heads / p.num_kv_heads, g = h / group;
   const int q_begin = p.query_start[seq];
   const int q_len = p.query_start[seq + 1] - q_begin;
   if (m0 >= q_len) return;
-  const int rows_here = min(kM, q_len - m0);
+  const int rows_here = min(kBM, q_len - m0);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
 
@@ -110,8 +108,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) FlashPrefillKernel(Atten
   const int kv_hi = last_pos + 1;
   const int kv_lo = p.sliding_window > 0 ? max(0, first_pos - p.sliding_window + 1) : 0;
 
-  // Q tile.
-  for (int idx = tid; idx < kM * kChunks; idx += kThreads) {
+  // Q tile; its fragments are read from shared memory at every key tile (registers go to the
+  // kMT accumulators instead).
+  for (int idx = tid; idx < kBM * kChunks; idx += kThreads) {
     const int r = idx / kChunks, c = idx % kChunks;
     const bool valid = r < rows_here;
     const __nv_bfloat16* src =
@@ -119,108 +118,124 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) FlashPrefillKernel(Atten
               : p.q;
     CpAsync16(q_s + SwizzledOffset<D>(r, c), src, valid ? 16 : 0);
   }
-  CpAsyncWaitAll();
-  __syncthreads();
-  uint32_t qf[D / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-    const int mat = lane >> 3;
-    const int row = warp * 16 + (lane & 7) + 8 * (mat & 1);
-    const int chunk = 2 * kk + (mat >> 1);
-    LdMatrixX4(qf[kk], SmemAddress(q_s + SwizzledOffset<D>(row, chunk)));
-  }
+  CpAsyncCommit();
 
-  // This thread's two query rows (fragment rows lane/4 and lane/4 + 8 of its warp's 16).
-  const int row_a = warp * 16 + (lane >> 2), row_b = row_a + 8;
-  const bool valid_a = row_a < rows_here, valid_b = row_b < rows_here;
-  const int pos_a = valid_a ? p.positions[q_begin + m0 + row_a] : -1;
-  const int pos_b = valid_b ? p.positions[q_begin + m0 + row_b] : -1;
+  // This thread's rows: in each of its warp's m16 tiles, fragment rows lane/4 and lane/4 + 8
+  // ("a" and "b" below).
+  const int warp_row0 = warp * 16 * kMT;
+  int pos_a[kMT], pos_b[kMT];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+    const int row_a = warp_row0 + mt * 16 + (lane >> 2), row_b = row_a + 8;
+    pos_a[mt] = row_a < rows_here ? p.positions[q_begin + m0 + row_a] : -1;
+    pos_b[mt] = row_b < rows_here ? p.positions[q_begin + m0 + row_b] : -1;
+  }
   const float scale_log2 = p.scale * 1.4426950408889634f;  // softmax in base 2
 
-  float o[D / 8][4];
+  float o[kMT][D / 8][4];
+  float m_a[kMT], m_b[kMT], l_a[kMT], l_b[kMT];
 #pragma unroll
-  for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-  float m_a = -FLT_MAX, m_b = -FLT_MAX, l_a = 0.0f, l_b = 0.0f;
+  for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
+    m_a[mt] = m_b[mt] = -FLT_MAX;
+    l_a[mt] = l_b[mt] = 0.0f;
+  }
 
   // Pipeline: V(i) loads while S = Q K(i)^T and the softmax run; K(i+1) loads during P V(i).
   if (kv_lo < kv_hi) {
-    LoadKvTile<D>(k_s, p.k_cache, table, kv_lo, kv_hi, g, p);
+    LoadKvTile<D, kN>(k_s, p.k_cache, table, kv_lo, kv_hi, g, p);
     CpAsyncCommit();
   }
   for (int kv0 = kv_lo; kv0 < kv_hi; kv0 += kN) {
-    CpAsyncWait<0>();  // K(i)
+    CpAsyncWait<0>();  // K(i) (and, the first time, Q)
     __syncthreads();
-    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
+    LoadKvTile<D, kN>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
     CpAsyncCommit();
 
-    float s[kN / 8][4];
+    float s[kMT][kN / 8][4];
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.0f;
+    }
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
+      const int mat = lane >> 3;
+      uint32_t qf[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        const int row = warp_row0 + mt * 16 + (lane & 7) + 8 * (mat & 1);
+        LdMatrixX4(qf[mt], SmemAddress(q_s + SwizzledOffset<D>(row, 2 * kk + (mat >> 1))));
+      }
 #pragma unroll
       for (int nn = 0; nn < kN / 16; ++nn) {
-        const int mat = lane >> 3;
         const int row = nn * 16 + (lane & 7) + 8 * (mat >> 1);
-        const int chunk = 2 * kk + (mat & 1);
         uint32_t b[4];
-        LdMatrixX4(b, SmemAddress(k_s + SwizzledOffset<D>(row, chunk)));
-        Mma(s[2 * nn], qf[kk], b[0], b[1]);
-        Mma(s[2 * nn + 1], qf[kk], b[2], b[3]);
+        LdMatrixX4(b, SmemAddress(k_s + SwizzledOffset<D>(row, 2 * kk + (mat & 1))));
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          Mma(s[mt][2 * nn], qf[mt], b[0], b[1]);
+          Mma(s[mt][2 * nn + 1], qf[mt], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // every warp is done with k_s
     const bool more = kv0 + kN < kv_hi;
     if (more) {
-      LoadKvTile<D>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
+      LoadKvTile<D, kN>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
       CpAsyncCommit();
     }
     // Mask (only tiles that reach past the block's first query or into its window's edge need
-    // it) and scale; row maxima over this tile.
+    // it), scale, and the online softmax of each m16 tile.
     const bool needs_mask = kv0 + kN > first_pos ||
                             (p.sliding_window > 0 && kv0 <= last_pos - p.sliding_window);
-    float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j) {
+    for (int mt = 0; mt < kMT; ++mt) {
+      float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = kv0 + j * 8 + (lane & 3) * 2 + (e & 1);
-        const int pos = e < 2 ? pos_a : pos_b;
-        const bool ok = !needs_mask || (key < kv_hi && key <= pos &&
-                                        (p.sliding_window == 0 || key > pos - p.sliding_window));
-        s[j][e] = ok ? s[j][e] * scale_log2 : -FLT_MAX;
+      for (int j = 0; j < kN / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kv0 + j * 8 + (lane & 3) * 2 + (e & 1);
+          const int pos = e < 2 ? pos_a[mt] : pos_b[mt];
+          const bool ok = !needs_mask || (key < kv_hi && key <= pos &&
+                                          (p.sliding_window == 0 || key > pos - p.sliding_window));
+          s[mt][j][e] = ok ? s[mt][j][e] * scale_log2 : -FLT_MAX;
+        }
+        mx_a = fmaxf(mx_a, fmaxf(s[mt][j][0], s[mt][j][1]));
+        mx_b = fmaxf(mx_b, fmaxf(s[mt][j][2], s[mt][j][3]));
       }
-      mx_a = fmaxf(mx_a, fmaxf(s[j][0], s[j][1]));
-      mx_b = fmaxf(mx_b, fmaxf(s[j][2], s[j][3]));
-    }
 #pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-      mx_a = fmaxf(mx_a, __shfl_xor_sync(kFullMask, mx_a, off));
-      mx_b = fmaxf(mx_b, __shfl_xor_sync(kFullMask, mx_b, off));
-    }
-    const float new_a = fmaxf(m_a, mx_a), new_b = fmaxf(m_b, mx_b);
-    // Rows with nothing visible yet keep max -FLT_MAX: their p are exactly 0.
-    const float alpha_a = exp2f(m_a - new_a), alpha_b = exp2f(m_b - new_b);
-    m_a = new_a;
-    m_b = new_b;
-    float sum_a = 0.0f, sum_b = 0.0f;
+      for (int off = 1; off <= 2; off <<= 1) {
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(kFullMask, mx_a, off));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(kFullMask, mx_b, off));
+      }
+      const float new_a = fmaxf(m_a[mt], mx_a), new_b = fmaxf(m_b[mt], mx_b);
+      // Rows with nothing visible yet keep max -FLT_MAX: their p are exactly 0.
+      const float alpha_a = exp2f(m_a[mt] - new_a), alpha_b = exp2f(m_b[mt] - new_b);
+      m_a[mt] = new_a;
+      m_b[mt] = new_b;
+      float sum_a = 0.0f, sum_b = 0.0f;
 #pragma unroll
-    for (int j = 0; j < kN / 8; ++j) {
-      s[j][0] = s[j][0] == -FLT_MAX ? 0.0f : exp2f(s[j][0] - new_a);
-      s[j][1] = s[j][1] == -FLT_MAX ? 0.0f : exp2f(s[j][1] - new_a);
-      s[j][2] = s[j][2] == -FLT_MAX ? 0.0f : exp2f(s[j][2] - new_b);
-      s[j][3] = s[j][3] == -FLT_MAX ? 0.0f : exp2f(s[j][3] - new_b);
-      sum_a += s[j][0] + s[j][1];
-      sum_b += s[j][2] + s[j][3];
-    }
-    l_a = l_a * alpha_a + sum_a;
-    l_b = l_b * alpha_b + sum_b;
+      for (int j = 0; j < kN / 8; ++j) {
+        float* v = s[mt][j];
+        v[0] = v[0] == -FLT_MAX ? 0.0f : exp2f(v[0] - new_a);
+        v[1] = v[1] == -FLT_MAX ? 0.0f : exp2f(v[1] - new_a);
+        v[2] = v[2] == -FLT_MAX ? 0.0f : exp2f(v[2] - new_b);
+        v[3] = v[3] == -FLT_MAX ? 0.0f : exp2f(v[3] - new_b);
+        sum_a += v[0] + v[1];
+        sum_b += v[2] + v[3];
+      }
+      l_a[mt] = l_a[mt] * alpha_a + sum_a;
+      l_b[mt] = l_b[mt] * alpha_b + sum_b;
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      o[j][0] *= alpha_a;
-      o[j][1] *= alpha_a;
-      o[j][2] *= alpha_b;
-      o[j][3] *= alpha_b;
+      for (int j = 0; j < D / 8; ++j) {
+        o[mt][j][0] *= alpha_a;
+        o[mt][j][1] *= alpha_a;
+        o[mt][j][2] *= alpha_b;
+        o[mt][j][3] *= alpha_b;
+      }
     }
     if (more) {
       CpAsyncWait<1>();  // V(i); K(i+1) may still be in flight
@@ -231,61 +246,81 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) FlashPrefillKernel(Atten
     // O += P V, P taken from the score accumulators as bf16 A fragments.
 #pragma unroll
     for (int kk = 0; kk < kN / 16; ++kk) {
-      const uint32_t a[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
-                             PackBf16(s[2 * kk][2], s[2 * kk][3]),
-                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t a[kMT][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        a[mt][0] = PackBf16(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        a[mt][1] = PackBf16(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        a[mt][2] = PackBf16(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        a[mt][3] = PackBf16(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int nn = 0; nn < D / 16; ++nn) {
         const int mat = lane >> 3;
         const int row = kk * 16 + (lane & 7) + 8 * (mat & 1);
-        const int chunk = 2 * nn + (mat >> 1);
         uint32_t b[4];
-        LdMatrixX4Trans(b, SmemAddress(v_s + SwizzledOffset<D>(row, chunk)));
-        Mma(o[2 * nn], a, b[0], b[1]);
-        Mma(o[2 * nn + 1], a, b[2], b[3]);
+        LdMatrixX4Trans(b, SmemAddress(v_s + SwizzledOffset<D>(row, 2 * nn + (mat >> 1))));
+#pragma unroll
+        for (int mt = 0; mt < kMT; ++mt) {
+          Mma(o[mt][2 * nn], a[mt], b[0], b[1]);
+          Mma(o[mt][2 * nn + 1], a[mt], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // the next tile's V overwrites v_s
   }
+  CpAsyncWait<0>();  // Q, when no key was visible
 
 #pragma unroll
-  for (int off = 1; off <= 2; off <<= 1) {
-    l_a += __shfl_xor_sync(kFullMask, l_a, off);
-    l_b += __shfl_xor_sync(kFullMask, l_b, off);
-  }
-  const float inv_a = l_a > 0.0f ? 1.0f / l_a : 0.0f, inv_b = l_b > 0.0f ? 1.0f / l_b : 0.0f;
+  for (int mt = 0; mt < kMT; ++mt) {
+    float la = l_a[mt], lb = l_b[mt];
 #pragma unroll
-  for (int j = 0; j < D / 8; ++j) {
-    const int col = j * 8 + (lane & 3) * 2;
-    if (valid_a) {
-      __nv_bfloat16* dst =
-          p.out + (static_cast<int64_t>(q_begin + m0 + row_a) * p.num_q_heads + h) * D + col;
-      *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(o[j][0] * inv_a, o[j][1] * inv_a);
+    for (int off = 1; off <= 2; off <<= 1) {
+      la += __shfl_xor_sync(kFullMask, la, off);
+      lb += __shfl_xor_sync(kFullMask, lb, off);
     }
-    if (valid_b) {
-      __nv_bfloat16* dst =
-          p.out + (static_cast<int64_t>(q_begin + m0 + row_b) * p.num_q_heads + h) * D + col;
-      *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(o[j][2] * inv_b, o[j][3] * inv_b);
+    const float inv_a = la > 0.0f ? 1.0f / la : 0.0f, inv_b = lb > 0.0f ? 1.0f / lb : 0.0f;
+    const int row_a = warp_row0 + mt * 16 + (lane >> 2), row_b = row_a + 8;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      const int col = j * 8 + (lane & 3) * 2;
+      if (row_a < rows_here) {
+        __nv_bfloat16* dst =
+            p.out + (static_cast<int64_t>(q_begin + m0 + row_a) * p.num_q_heads + h) * D + col;
+        *reinterpret_cast<__nv_bfloat162*>(dst) =
+            __floats2bfloat162_rn(o[mt][j][0] * inv_a, o[mt][j][1] * inv_a);
+      }
+      if (row_b < rows_here) {
+        __nv_bfloat16* dst =
+            p.out + (static_cast<int64_t>(q_begin + m0 + row_b) * p.num_q_heads + h) * D + col;
+        *reinterpret_cast<__nv_bfloat162*>(dst) =
+            __floats2bfloat162_rn(o[mt][j][2] * inv_b, o[mt][j][3] * inv_b);
+      }
     }
   }
 }
 
-template <int D, int kMinBlocks>
+template <int D, int kMT, int kN, int kMinBlocks>
 cudaError_t LaunchWith(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  const size_t smem = sizeof(__nv_bfloat16) * (kM + 2 * kN) * D;
-  cudaFuncSetAttribute(FlashPrefillKernel<D, kMinBlocks>,
+  constexpr int kBM = kThreads / 32 * 16 * kMT;
+  const size_t smem = sizeof(__nv_bfloat16) * (kBM + 2 * kN) * D;
+  cudaFuncSetAttribute(FlashPrefillKernel<D, kMT, kN, kMinBlocks>,
                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  const dim3 grid((max_query_len + kM - 1) / kM, p.num_q_heads, p.num_seqs);
-  FlashPrefillKernel<D, kMinBlocks><<<grid, kThreads, smem, stream>>>(p);
+  const dim3 grid((max_query_len + kBM - 1) / kBM, p.num_q_heads, p.num_seqs);
+  FlashPrefillKernel<D, kMT, kN, kMinBlocks><<<grid, kThreads, smem, stream>>>(p);
   return cudaGetLastError();
 }
 
 template <int D>
 cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  static const bool one_block = std::getenv("TOKENFAB_FLASH_ONE_BLOCK") != nullptr;  // A/B, temporary
-  return one_block ? LaunchWith<D, 1>(p, max_query_len, stream)
-                   : LaunchWith<D, 3>(p, max_query_len, stream);
+  // A/B of the tiling, temporary: 0 = 64x64 tiles (the old register budget), 1 = 64x64
+  // budgeted for 3 blocks per SM, 3 = 128x32, default (2) = 128x64.
+  static const char* variant = std::getenv("TOKENFAB_FLASH_VARIANT");
+  const int v = variant ? std::atoi(variant) : 2;
+  if (v == 0) return LaunchWith<D, 1, 64, 1>(p, max_query_len, stream);
+  if (v == 1) return LaunchWith<D, 1, 64, 3>(p, max_query_len, stream);
+  if (v == 3) return LaunchWith<D, 2, 32, 1>(p, max_query_len, stream);
+  return LaunchWith<D, 2, 64, 1>(p, max_query_len, stream);
 }
 
 }  // namespace
