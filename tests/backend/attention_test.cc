@@ -126,6 +126,8 @@ std::vector<std::vector<SeqShape>> Scenarios() {
       {{0, 1}},
       {{16, 1}, {0, 1}, {96, 1}, {40, 1}},
       {{0, 17}, {80, 17}, {96, 1}, {5, 3}, {31, 1}},
+      // A chunk past a cached prefix that spans more than one 128-query prefill tile.
+      {{40, 150}, {0, 20}},
   };
 }
 
