@@ -8,7 +8,7 @@ model directory on the GPU, measured the way tokenfab bench-engine measures them
 prefill: one forward over a single prompt of N tokens (logits of the last token only), best of
 --repeats after a warm-up, in prompt tokens per second.
 decode: B sequences prefilled to --context tokens, then --decode-steps steps of one token each
-(greedy argmax on the GPU, KV cache of transformers' DynamicCache), in generated tokens per
+(greedy argmax on the GPU, transformers' default dynamic KV cache), in generated tokens per
 second over the timed steps: the same loop model.generate runs, without its bookkeeping.
 Attention is transformers' default (sdpa); weights and activations bf16. Progress goes to stderr.
 """
@@ -19,7 +19,7 @@ import time
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, DynamicCache
+from transformers import AutoModelForCausalLM
 
 
 def log(msg):
@@ -39,7 +39,7 @@ def prefill_tokens_per_s(model, vocab, n, repeats):
 
     def run():
         with torch.inference_mode():
-            model(input_ids=ids, past_key_values=DynamicCache(), use_cache=True, logits_to_keep=1)
+            model(input_ids=ids, use_cache=True, logits_to_keep=1)
 
     run()  # warm-up: kernels, allocator
     best = min(timed(run) for _ in range(repeats))
@@ -51,8 +51,8 @@ def decode_tokens_per_s(model, vocab, batch, context, steps, repeats):
     best = None
     for _ in range(repeats):
         with torch.inference_mode():
-            cache = DynamicCache()
-            out = model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
             nxt = out.logits[:, -1].argmax(-1, keepdim=True)
 
             def run():
@@ -63,7 +63,7 @@ def decode_tokens_per_s(model, vocab, batch, context, steps, repeats):
 
             seconds = timed(run)
         best = seconds if best is None else min(best, seconds)
-        del cache
+        del cache, out
         torch.cuda.empty_cache()
     return {"batch": batch, "context": context, "steps": steps, "step_seconds": best / steps,
             "tokens_per_s": batch * steps / best}

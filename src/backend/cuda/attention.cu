@@ -13,6 +13,7 @@ constexpr int kTile = 128;  // keys per tile: one per thread when scoring
 
 template <bool kVec>
 __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
+  WaitForPriorGrids();
   extern __shared__ float smem[];
   const int group = p.num_q_heads / p.num_kv_heads;
   const int d = p.head_dim;
@@ -190,6 +191,7 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
 
 // Merges the splits of one (token, head): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 __global__ void MergeSplitsKernel(AttentionParams p) {
+  WaitForPriorGrids();
   const int64_t row = static_cast<int64_t>(blockIdx.x) * p.num_q_heads + blockIdx.y;
   const float* ml = p.partial_ml + row * p.splits * 2;
   float m = -INFINITY;
@@ -236,11 +238,11 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
   if (vec) {
     cudaFuncSetAttribute(AttentionKernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          static_cast<int>(smem));
-    AttentionKernel<true><<<grid, kThreads, smem, stream>>>(p);
+    LaunchPdl(AttentionKernel<true>, grid, kThreads, smem, stream, p);
   } else {
     cudaFuncSetAttribute(AttentionKernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                          static_cast<int>(smem));
-    AttentionKernel<false><<<grid, kThreads, smem, stream>>>(p);
+    LaunchPdl(AttentionKernel<false>, grid, kThreads, smem, stream, p);
   }
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || p.splits == 1) return err;
@@ -248,7 +250,7 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchMergeSplits(const AttentionParams& p, cudaStream_t stream) {
-  MergeSplitsKernel<<<dim3(p.num_tokens, p.num_q_heads), 128, 0, stream>>>(p);
+  LaunchPdl(MergeSplitsKernel, dim3(p.num_tokens, p.num_q_heads), 128, 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -14,6 +14,7 @@ constexpr int kMaxGroup = 8;
 // per round (fewer with more heads, for registers).
 template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionParams p) {
+  WaitForPriorGrids();
   constexpr int L = D / 8;
   constexpr int K = 32 / L;
   constexpr int kC = G <= 4 ? 4 : 2;
@@ -211,7 +212,7 @@ cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
   cudaFuncSetAttribute(AttentionDecodeKernel<D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
   const dim3 grid(p.num_tokens, p.num_kv_heads, p.splits);
-  AttentionDecodeKernel<D, G><<<grid, kWarps * 32, smem, stream>>>(p);
+  LaunchPdl(AttentionDecodeKernel<D, G>, grid, kWarps * 32, smem, stream, p);
   return cudaGetLastError();
 }
 

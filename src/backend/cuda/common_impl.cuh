@@ -5,8 +5,42 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 namespace tokenfab::cuda {
+
+// Programmatic dependent launch. A kernel launched with LaunchPdl may be scheduled while the
+// kernel before it in the stream is still draining, which hides the launch gap between the
+// small kernels of a decode step (about ten per layer). Every such kernel calls
+// WaitForPriorGrids() before its first global memory access: past it, the previous grid has
+// finished and its writes are visible, exactly as with plain stream order. It then lets the
+// next kernel be scheduled at once (its blocks take free slots and wait in turn), so at most one
+// kernel runs ahead. TOKENFAB_NO_PDL=1 launches without the overlap.
+__device__ __forceinline__ void WaitForPriorGrids() {
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+}
+
+inline bool PdlEnabled() {
+  static const bool enabled = std::getenv("TOKENFAB_NO_PDL") == nullptr;
+  return enabled;
+}
+
+template <typename... Params, typename... Args>
+void LaunchPdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+               const Args&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = PdlEnabled() ? 1 : 0;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = attr;
+  config.numAttrs = 1;
+  cudaLaunchKernelEx(&config, kernel, args...);  // errors surface through cudaGetLastError
+}
 
 constexpr unsigned kFullMask = 0xffffffffu;
 

@@ -6,6 +6,7 @@ namespace {
 
 template <typename OutT>
 __global__ void EmbeddingKernel(EmbeddingParams p) {
+  WaitForPriorGrids();
   const int t = blockIdx.x;
   const int32_t id = p.ids[t];
   OutT* out = static_cast<OutT*>(p.out) + static_cast<int64_t>(t) * p.hidden;
@@ -21,6 +22,7 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
 // residual stream, or act) is read twice; the second read hits L1/L2.
 template <typename InT, typename OutT, bool kVec>
 __global__ void RmsNormKernel(RmsNormParams p) {
+  WaitForPriorGrids();
   __shared__ float scratch[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * p.width;
   const InT* x = static_cast<const InT*>(p.x) + base;
@@ -58,6 +60,7 @@ __global__ void RmsNormKernel(RmsNormParams p) {
 // Block (row of x, strip of `warps` outputs): x's row is staged in shared memory and each warp
 // computes one output as a dot product with a bf16 weight row.
 __global__ void MatMulF32Kernel(MatMulF32Params p) {
+  WaitForPriorGrids();
   extern __shared__ float x_s[];
   const int row = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -80,6 +83,7 @@ __global__ void MatMulF32Kernel(MatMulF32Params p) {
 
 template <bool kVec>
 __global__ void SiluMulKernel(SiluMulParams p) {
+  WaitForPriorGrids();
   constexpr int kW = kVec ? 8 : 1;  // elements per thread step
   const int per_row = p.width / kW;
   const int64_t n = static_cast<int64_t>(p.rows) * per_row;
@@ -104,6 +108,7 @@ __global__ void SiluMulKernel(SiluMulParams p) {
 }
 
 __global__ void GatherRowsKernel(GatherRowsParams p) {
+  WaitForPriorGrids();
   const int r = blockIdx.x;
   const int32_t src_row = p.indices[r];
   if (src_row < 0 || src_row >= p.in_rows) return;
@@ -119,6 +124,7 @@ __global__ void GatherRowsKernel(GatherRowsParams p) {
 }
 
 __global__ void AddBiasKernel(AddBiasParams p) {
+  WaitForPriorGrids();
   const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < n;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -141,15 +147,15 @@ int GridFor(int64_t n, int threads) {
 
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
-  if (p.out_f32) EmbeddingKernel<float><<<p.num_tokens, 128, 0, stream>>>(p);
-  else EmbeddingKernel<__nv_bfloat16><<<p.num_tokens, 128, 0, stream>>>(p);
+  if (p.out_f32) LaunchPdl(EmbeddingKernel<float>, p.num_tokens, 128, 0, stream, p);
+  else LaunchPdl(EmbeddingKernel<__nv_bfloat16>, p.num_tokens, 128, 0, stream, p);
   return cudaGetLastError();
 }
 
 template <typename InT, typename OutT>
 void LaunchRmsNormTyped(const RmsNormParams& p, bool vec, int threads, cudaStream_t stream) {
-  if (vec) RmsNormKernel<InT, OutT, true><<<p.rows, threads, 0, stream>>>(p);
-  else RmsNormKernel<InT, OutT, false><<<p.rows, threads, 0, stream>>>(p);
+  if (vec) LaunchPdl(RmsNormKernel<InT, OutT, true>, p.rows, threads, 0, stream, p);
+  else LaunchPdl(RmsNormKernel<InT, OutT, false>, p.rows, threads, 0, stream, p);
 }
 
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream) {
@@ -173,7 +179,7 @@ cudaError_t LaunchMatMulF32(const MatMulF32Params& p, cudaStream_t stream) {
                        static_cast<int>(smem));
   constexpr int kThreads = 256;
   const dim3 grid(p.m, (p.n + kThreads / 32 - 1) / (kThreads / 32));
-  MatMulF32Kernel<<<grid, kThreads, smem, stream>>>(p);
+  LaunchPdl(MatMulF32Kernel, grid, kThreads, smem, stream, p);
   return cudaGetLastError();
 }
 
@@ -181,23 +187,23 @@ cudaError_t LaunchSiluMul(const SiluMulParams& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.rows) * p.width;
   if (n == 0) return cudaSuccess;
   if (p.width % 8 == 0 && Aligned16(p.in) && Aligned16(p.out)) {
-    SiluMulKernel<true><<<GridFor(n / 8, 256), 256, 0, stream>>>(p);
+    LaunchPdl(SiluMulKernel<true>, GridFor(n / 8, 256), 256, 0, stream, p);
   } else {
-    SiluMulKernel<false><<<GridFor(n, 256), 256, 0, stream>>>(p);
+    LaunchPdl(SiluMulKernel<false>, GridFor(n, 256), 256, 0, stream, p);
   }
   return cudaGetLastError();
 }
 
 cudaError_t LaunchGatherRows(const GatherRowsParams& p, cudaStream_t stream) {
   if (p.out_rows == 0) return cudaSuccess;
-  GatherRowsKernel<<<p.out_rows, 128, 0, stream>>>(p);
+  LaunchPdl(GatherRowsKernel, p.out_rows, 128, 0, stream, p);
   return cudaGetLastError();
 }
 
 cudaError_t LaunchAddBias(const AddBiasParams& p, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(p.rows) * p.cols;
   if (n == 0) return cudaSuccess;
-  AddBiasKernel<<<GridFor(n, 256), 256, 0, stream>>>(p);
+  LaunchPdl(AddBiasKernel, GridFor(n, 256), 256, 0, stream, p);
   return cudaGetLastError();
 }
 

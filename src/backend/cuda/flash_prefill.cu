@@ -85,6 +85,7 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
 // registers are budgeted for; kN keys per tile.
 template <int D, int kMT, int kN, int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) FlashPrefillKernel(AttentionParams p) {
+  WaitForPriorGrids();
   constexpr int kChunks = D / 8;
   constexpr int kBM = kThreads / 32 * 16 * kMT;  // query rows per block
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -307,7 +308,7 @@ cudaError_t LaunchWith(const AttentionParams& p, int max_query_len, cudaStream_t
   cudaFuncSetAttribute(FlashPrefillKernel<D, kMT, kN, kMinBlocks>,
                        cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   const dim3 grid((max_query_len + kBM - 1) / kBM, p.num_q_heads, p.num_seqs);
-  FlashPrefillKernel<D, kMT, kN, kMinBlocks><<<grid, kThreads, smem, stream>>>(p);
+  LaunchPdl(FlashPrefillKernel<D, kMT, kN, kMinBlocks>, grid, kThreads, smem, stream, p);
   return cudaGetLastError();
 }
 

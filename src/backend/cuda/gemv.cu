@@ -13,6 +13,7 @@ constexpr int kMaxSplit = 4;
 // group each stream one split-th of K and their partial sums meet in shared memory.
 template <int kM, GemvOutput kOut>
 __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int split) {
+  WaitForPriorGrids();
   __shared__ float partial[kWarps][kRowsPerWarp][kM];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int m = p.m;
@@ -123,7 +124,7 @@ void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
   }
   const int rows_per_block = kWarps / split * kRowsPerWarp;
   const int blocks = (p.n + rows_per_block - 1) / rows_per_block;
-  GemvKernel<kM, kOut><<<blocks, kWarps * 32, 0, stream>>>(p, split);
+  LaunchPdl(GemvKernel<kM, kOut>, blocks, kWarps * 32, 0, stream, p, split);
 }
 
 template <GemvOutput kOut>

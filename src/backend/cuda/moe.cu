@@ -13,6 +13,7 @@ constexpr int kMaxTopK = 32;
 // expert id, as torch.topk over the probabilities).
 template <int kPerLane>
 __global__ void MoeRouteKernel(MoeRouteParams p) {
+  WaitForPriorGrids();
   const int lane = threadIdx.x & 31;
   const int t = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
   if (t >= p.num_tokens) return;
@@ -96,6 +97,7 @@ Scratch Carve(void* base, int t, int k, int e, int inter) {
 // One block: counts per expert, exclusive offsets, the list of experts that have tokens, then
 // the pairs laid out expert by expert in pair order (deterministic).
 __global__ void GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
+  WaitForPriorGrids();
   constexpr int kThreads = 256;
   __shared__ int sums[kThreads], actives[kThreads];
   const int pairs = p.num_tokens * p.top_k;
@@ -175,6 +177,7 @@ constexpr int kTokens = 4;  // tokens of an expert handled per pass over its wei
 // act = silu(gate . x) * (up . x) for up to kTokens of the expert's tokens per pass.
 template <typename XT, int kW>
 __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsParams p, Scratch s) {
+  WaitForPriorGrids();
   if (blockIdx.y >= s.active[p.num_experts]) return;
   const int e = s.active[blockIdx.y];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -241,6 +244,7 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsPara
 // Block (y-th expert with tokens, strip of hidden rows): contrib[pair][row] = down_row . act.
 template <int kW>
 __global__ void __launch_bounds__(kWarps * 32) ExpertDownKernel(MoeExpertsParams p, Scratch s) {
+  WaitForPriorGrids();
   if (blockIdx.y >= s.active[p.num_experts]) return;
   const int e = s.active[blockIdx.y];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -291,6 +295,7 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertDownKernel(MoeExpertsParams
 
 // residual[t] += sum_k weight[t, k] * contrib[t * K + k], in slot order.
 __global__ void CombineKernel(MoeExpertsParams p, Scratch s) {
+  WaitForPriorGrids();
   const int t = blockIdx.x;
   for (int c = threadIdx.x; c < p.hidden; c += blockDim.x) {
     float sum = 0.0f;
@@ -310,11 +315,11 @@ cudaError_t LaunchMoeRoute(const MoeRouteParams& p, cudaStream_t stream) {
   constexpr int kRouteWarps = 4;
   const dim3 grid((p.num_tokens + kRouteWarps - 1) / kRouteWarps);
   const int per_lane = (p.num_experts + 31) / 32;
-  if (per_lane <= 2) MoeRouteKernel<2><<<grid, kRouteWarps * 32, 0, stream>>>(p);
-  else if (per_lane <= 4) MoeRouteKernel<4><<<grid, kRouteWarps * 32, 0, stream>>>(p);
-  else if (per_lane <= 8) MoeRouteKernel<8><<<grid, kRouteWarps * 32, 0, stream>>>(p);
-  else if (per_lane <= 16) MoeRouteKernel<16><<<grid, kRouteWarps * 32, 0, stream>>>(p);
-  else if (per_lane <= 32) MoeRouteKernel<32><<<grid, kRouteWarps * 32, 0, stream>>>(p);
+  if (per_lane <= 2) LaunchPdl(MoeRouteKernel<2>, grid, kRouteWarps * 32, 0, stream, p);
+  else if (per_lane <= 4) LaunchPdl(MoeRouteKernel<4>, grid, kRouteWarps * 32, 0, stream, p);
+  else if (per_lane <= 8) LaunchPdl(MoeRouteKernel<8>, grid, kRouteWarps * 32, 0, stream, p);
+  else if (per_lane <= 16) LaunchPdl(MoeRouteKernel<16>, grid, kRouteWarps * 32, 0, stream, p);
+  else if (per_lane <= 32) LaunchPdl(MoeRouteKernel<32>, grid, kRouteWarps * 32, 0, stream, p);
   else return cudaErrorInvalidValue;
   return cudaGetLastError();
 }
@@ -332,22 +337,22 @@ cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
   const bool vec = p.hidden % 8 == 0 && p.inter % 8 == 0 && Aligned16(p.x) &&
                    Aligned16(p.gate_up) && Aligned16(p.down);
   const Scratch s = Carve(p.scratch, p.num_tokens, p.top_k, p.num_experts, p.inter);
-  GroupByExpertKernel<<<1, 256, 0, stream>>>(p, s);
+  LaunchPdl(GroupByExpertKernel, 1, 256, 0, stream, p, s);
   // One grid row per expert that can have tokens; rows past the active count exit at once.
   const int max_active = std::min(p.num_experts, p.num_tokens * p.top_k);
   constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
   const dim3 gate_grid((p.inter + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
   const dim3 down_grid((p.hidden + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
   if (vec) {
-    if (p.x_f32) ExpertGateUpKernel<float, 8><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
-    else ExpertGateUpKernel<__nv_bfloat16, 8><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
-    ExpertDownKernel<8><<<down_grid, kWarps * 32, 0, stream>>>(p, s);
+    if (p.x_f32) LaunchPdl(ExpertGateUpKernel<float, 8>, gate_grid, kWarps * 32, 0, stream, p, s);
+    else LaunchPdl(ExpertGateUpKernel<__nv_bfloat16, 8>, gate_grid, kWarps * 32, 0, stream, p, s);
+    LaunchPdl(ExpertDownKernel<8>, down_grid, kWarps * 32, 0, stream, p, s);
   } else {
-    if (p.x_f32) ExpertGateUpKernel<float, 1><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
-    else ExpertGateUpKernel<__nv_bfloat16, 1><<<gate_grid, kWarps * 32, 0, stream>>>(p, s);
-    ExpertDownKernel<1><<<down_grid, kWarps * 32, 0, stream>>>(p, s);
+    if (p.x_f32) LaunchPdl(ExpertGateUpKernel<float, 1>, gate_grid, kWarps * 32, 0, stream, p, s);
+    else LaunchPdl(ExpertGateUpKernel<__nv_bfloat16, 1>, gate_grid, kWarps * 32, 0, stream, p, s);
+    LaunchPdl(ExpertDownKernel<1>, down_grid, kWarps * 32, 0, stream, p, s);
   }
-  CombineKernel<<<p.num_tokens, 256, 0, stream>>>(p, s);
+  LaunchPdl(CombineKernel, p.num_tokens, 256, 0, stream, p, s);
   return cudaGetLastError();
 }
 

@@ -10,6 +10,7 @@ constexpr int kWarps = 4;
 // heads), so a decode token's heads run in parallel. Lane j of a warp owns the RoPE pairs
 // (j, j + D/2), (j + 32, j + 32 + D/2), ...
 __global__ void PrepareQkvKernel(PrepareQkvParams p) {
+  WaitForPriorGrids();
   const int t = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int d = p.head_dim, half = d / 2;
@@ -69,7 +70,7 @@ cudaError_t LaunchPrepareQkv(const PrepareQkvParams& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
   const int heads = p.num_q_heads + 2 * p.num_kv_heads;
   const dim3 grid(p.num_tokens, (heads + kWarps - 1) / kWarps);
-  PrepareQkvKernel<<<grid, kWarps * 32, 0, stream>>>(p);
+  LaunchPdl(PrepareQkvKernel, grid, kWarps * 32, 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -76,6 +76,7 @@ struct Sum {
 };
 
 __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
+  WaitForPriorGrids();
   __shared__ double scratch_d[kWarps];
   __shared__ float scratch_f[kWarps];
   __shared__ float scratch_f2[kWarps];
@@ -193,7 +194,7 @@ __global__ void __launch_bounds__(kThreads) SampleKernel(SampleParams p) {
 
 cudaError_t LaunchSample(const SampleParams& p, cudaStream_t stream) {
   if (p.rows == 0) return cudaSuccess;
-  SampleKernel<<<p.rows, kThreads, 0, stream>>>(p);
+  LaunchPdl(SampleKernel, p.rows, kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 
