@@ -23,16 +23,20 @@ case "${1:-}" in
     [ -d "$WORK/llama.cpp" ] || tar -xJf "$PEERS/llama.cpp.tar.xz" -C "$WORK"
     # The flags of .peers/device.sh build-llama, but portable CPU code (the GPU machine's CPU
     # differs from this one) and shared libraries (the three tools share one libggml-cuda).
+    # This machine has no driver: executables link against the toolkit's libcuda stub.
+    mkdir -p "$WORK/cudastub"
+    ln -sf /usr/local/cuda/lib64/stubs/libcuda.so "$WORK/cudastub/libcuda.so.1"
     cmake -S "$WORK/llama.cpp" -B "$WORK/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release \
       -DBUILD_SHARED_LIBS=ON -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a \
       -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DGGML_NATIVE=OFF -DGGML_CUDA_FA=ON \
       -DGGML_CUDA_FA_ALL_QUANTS=OFF -DGGML_CUDA_NCCL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF \
       -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
       -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_NUMBER=10108 \
-      -DLLAMA_BUILD_COMMIT=0a50d99 >"$WORK/cmake.log"
+      -DLLAMA_BUILD_COMMIT=0a50d99 -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$WORK/cudastub" \
+      >"$WORK/cmake.log"
     cmake --build "$WORK/llama.cpp/build" -j"$(nproc)" \
       --target llama-bench llama-server llama-batched-bench
-    tar -cJf .llama-bin/llama-bin.tar.xz -C "$WORK/llama.cpp/build" bin
+    tar -cf - -C "$WORK/llama.cpp/build" bin | xz -T0 -6 >.llama-bin/llama-bin.tar.xz
     ls -la .llama-bin
     ;;
   install)
