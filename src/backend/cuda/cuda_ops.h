@@ -36,7 +36,7 @@ class CudaOps final : public Ops {
 
  private:
   Result<void*> Scratch(size_t bytes);
-  // Intermediates of the fused ops when they run unfused (more than 16 rows).
+  // Intermediates of the fused ops (the normalised or gated input of a projection).
   Result<Tensor> Intermediate(DType dtype, int64_t rows, int64_t cols);
   // `count` zeroed ints that kernels leave zeroed (split-attention tickets).
   Result<int*> Counters(int64_t count);

@@ -131,9 +131,8 @@ template <GemvOutput kOut>
 void LaunchForRows(const GemvParams& p, cudaStream_t stream) {
   if (p.m == 1) LaunchTyped<1, kOut>(p, stream);
   else if (p.m == 2) LaunchTyped<2, kOut>(p, stream);
-  else if (p.m <= 4) LaunchTyped<4, kOut>(p, stream);
-  else if (p.m <= 8) LaunchTyped<8, kOut>(p, stream);
-  else LaunchTyped<16, kOut>(p, stream);
+  else LaunchTyped<4, kOut>(p, stream);
+  static_assert(kGemvMaxRows == 4);
 }
 
 }  // namespace

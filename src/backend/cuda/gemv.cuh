@@ -1,6 +1,7 @@
 // Launcher of the skinny matrix multiply used for decode steps: out[M, N] = x[M, K] @ w[N, K]^T
-// (+ bias) for M <= 16, bf16 operands, f32 accumulation; the result is stored (bf16 or f32) or
-// added into an f32 residual stream, so a block's output projection needs no separate add.
+// (+ bias) for M <= kGemvMaxRows, bf16 operands, f32 accumulation; the result is stored (bf16
+// or f32) or added into an f32 residual stream, so a block's output projection needs no
+// separate add.
 // (Fusing the row-wise producers of x in — RMSNorm, SiLU*mul — was measured slower: x is
 // shared by all N output rows, so every warp recomputed it; the separate kernels are cheaper.)
 // Decode is bound by reading the weights once per step, so the kernel is built for bandwidth:
@@ -15,7 +16,10 @@
 
 namespace tokenfab::cuda {
 
-constexpr int kGemvMaxRows = 16;
+// Up to 4 rows the kernel streams the weights near the read bandwidth; with more rows its f32
+// FMAs and the per-row activation loads make it compute-bound (8 rows reached 44% of the
+// roofline, 16 rows 17%), and cuBLASLt is faster.
+constexpr int kGemvMaxRows = 4;
 
 enum class GemvOutput {
   kStoreBf16,
@@ -34,7 +38,8 @@ struct GemvParams {
   int k;                     // multiple of 8
 };
 
-// True if the kernel handles these shapes (m <= 16, k % 8 == 0, 16-byte aligned operands).
+// True if the kernel handles these shapes (m <= kGemvMaxRows, k % 8 == 0, 16-byte aligned
+// operands).
 bool GemvSupports(const GemvParams& p);
 
 cudaError_t LaunchGemv(const GemvParams& p, cudaStream_t stream);
