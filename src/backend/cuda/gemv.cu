@@ -129,10 +129,9 @@ void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
 
 template <GemvOutput kOut>
 void LaunchForRows(const GemvParams& p, cudaStream_t stream) {
+  static_assert(kGemvMaxRows == 2);
   if (p.m == 1) LaunchTyped<1, kOut>(p, stream);
-  else if (p.m == 2) LaunchTyped<2, kOut>(p, stream);
-  else LaunchTyped<4, kOut>(p, stream);
-  static_assert(kGemvMaxRows == 4);
+  else LaunchTyped<2, kOut>(p, stream);
 }
 
 }  // namespace

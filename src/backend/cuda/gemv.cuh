@@ -16,10 +16,10 @@
 
 namespace tokenfab::cuda {
 
-// Up to 4 rows the kernel streams the weights near the read bandwidth; with more rows its f32
-// FMAs and the per-row activation loads make it compute-bound (8 rows reached 44% of the
-// roofline, 16 rows 17%), and cuBLASLt is faster.
-constexpr int kGemvMaxRows = 4;
+// For 1 and 2 rows the kernel streams the weights near the read bandwidth; with more rows its
+// f32 FMAs and per-row activation loads make it compute-bound, and cuBLASLt is faster (H100,
+// Llama-3.1-8B decode: 4 rows through this kernel 445 tok/s, 8 rows through cuBLASLt 1145).
+constexpr int kGemvMaxRows = 2;
 
 enum class GemvOutput {
   kStoreBf16,
