@@ -104,9 +104,12 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
 
 # The workloads: the same flags for every server. Request counts keep each run short enough
 # that a stage fits one 10-minute device call (QUICK=1 divides them by 8).
-FIXED=(--workload fixed --input-len 512 --output-len 128)
+# fixed and goodput use the plain completions endpoint: llama-server parses chat output for the
+# Llama 3.1 tool-call format and fails the request (HTTP 500) when a random-weight model's text
+# does not parse, which would count its GPU work as failures.
+FIXED=(--workload fixed --endpoint completions --input-len 512 --output-len 128)
 FIXED_POINTS=("1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)")  # "concurrency requests"
-GOODPUT=(--workload chat --input-len 256 --output-len 192 --warmup 16
+GOODPUT=(--workload chat --endpoint completions --input-len 256 --output-len 192 --warmup 16
          --request-rate 4,8,16,32 --num-requests "$(scale 200)" --max-concurrency 1024)
 MULTITURN=(--workload multi-turn --system-prompt-len 1000 --turns 4 --turn-input-len 100
            --output-len 64 --concurrency 16 --num-requests "$(scale 64)" --warmup 4)
