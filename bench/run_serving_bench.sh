@@ -102,11 +102,29 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
     | tee "$OUT/$name.summary.jsonl" | cut -c1-160
 }
 
+# Tokens the server says it generated (its own Prometheus counter), so that requests a server
+# fails still count for the work it did: llama-server fails many random-weight requests in its
+# output parser after generating their tokens, and the client-side throughput would only count
+# the ones that succeeded.
+server_tokens() {  # server_tokens PORT
+  curl -sf "http://127.0.0.1:$1/metrics" |
+    awk '/^(tokenfab_engine_generated_tokens_total|llamacpp:tokens_predicted_total) / {print $2}'
+}
+
+# bench_counted PORT LABEL NAME [bench flags...]: bench, plus NAME.server.json with the server's
+# generated tokens over the wall time of the whole run (warm-up included, for every server).
+bench_counted() {
+  local port=$1 name=$3 t0 t1 s0 s1
+  t0=$(server_tokens "$port"); s0=$(date +%s.%N)
+  bench "$@"
+  t1=$(server_tokens "$port"); s1=$(date +%s.%N)
+  python3 -c "import json,sys; t0,t1,s0,s1=map(float,sys.argv[1:5]); json.dump({'generated_tokens':t1-t0,'seconds':s1-s0,'tokens_per_s':(t1-t0)/(s1-s0)},open(sys.argv[5],'w'))" \
+    "${t0:-0}" "${t1:-0}" "$s0" "$s1" "$OUT/$name.server.json"
+}
+
 # The workloads: the same flags for every server. Request counts keep each run short enough
 # that a stage fits one 10-minute device call (QUICK=1 divides them by 8).
-# fixed and goodput use the plain completions endpoint: llama-server parses chat output for the
-# Llama 3.1 tool-call format and fails the request (HTTP 500) when a random-weight model's text
-# does not parse, which would count its GPU work as failures.
+# fixed and goodput use the plain completions endpoint (no chat template on either side).
 FIXED=(--workload fixed --endpoint completions --input-len 512 --output-len 128)
 FIXED_POINTS=("1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)")  # "concurrency requests"
 GOODPUT=(--workload chat --endpoint completions --input-len 256 --output-len 192 --warmup 16
@@ -135,7 +153,7 @@ run_stage() {
       local point c n
       for point in "${FIXED_POINTS[@]}"; do
         read -r c n <<<"$point"
-        bench "$port" "$label" "fixed-$server-c$c" "${FIXED[@]}" --concurrency "$c" \
+        bench_counted "$port" "$label" "fixed-$server-c$c" "${FIXED[@]}" --concurrency "$c" \
           --num-requests "$n" --warmup "$c"
       done
       ;;
@@ -182,7 +200,14 @@ s = {}
 t, l = pick(runs("fixed-tokenfab-c64"), "c=64"), pick(runs("fixed-llama-c64"), "c=64")
 if t and l:
     s["fixed_c64_output_tok_s"] = {"tokenfab": t["output_throughput"], "llama-server": l["output_throughput"],
-                                   "ratio": t["output_throughput"] / max(l["output_throughput"], 1e-9), "target": 8}
+                                   "ratio": t["output_throughput"] / max(l["output_throughput"], 1e-9), "target": 8,
+                                   "failed_requests": {"tokenfab": t["failed"], "llama-server": l["failed"]}}
+def served(name):
+    path = os.path.join(out, name + ".server.json")
+    return json.load(open(path))["tokens_per_s"] if os.path.exists(path) else None
+st, sl = served("fixed-tokenfab-c64"), served("fixed-llama-c64")
+if st and sl:
+    s["fixed_c64_server_generated_tok_s"] = {"tokenfab": st, "llama-server": sl, "ratio": st / sl, "target": 8}
 gt, gl = runs("goodput-tokenfab"), runs("goodput-llama")
 if gt and gl:
     bt = max(r["goodput_requests_per_s"] for r in gt)
