@@ -23,7 +23,7 @@ case "${1:-}" in
     [ -d "$WORK/llama.cpp" ] || tar -xJf "$PEERS/llama.cpp.tar.xz" -C "$WORK"
     # The flags of .peers/device.sh build-llama, but portable CPU code (the GPU machine's CPU
     # differs from this one) and shared libraries (the three tools share one libggml-cuda).
-    # This machine has no driver: executables link against the toolkit's libcuda stub.
+    # This machine has no GPU driver, so executables link against the toolkit's link-only libcuda.
     mkdir -p "$WORK/cudastub"
     ln -sf /usr/local/cuda/lib64/stubs/libcuda.so "$WORK/cudastub/libcuda.so.1"
     cmake -S "$WORK/llama.cpp" -B "$WORK/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release \
