@@ -8,6 +8,7 @@
 #   tools/device/llama_cpp.sh install    # there (carry .peers and .llama-bin): unpack the peers
 #                                        # into $DEV and the binaries into $DEV/llama.cpp/build/bin,
 #                                        # or build there with .peers/device.sh if none was carried
+#                                        # (that build lacks the output-parser edit below)
 #
 # Then LLAMA_BIN=$DEV/llama.cpp/build/bin, and LD_LIBRARY_PATH must include it (this script
 # prints the export line last).
