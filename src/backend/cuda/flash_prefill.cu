@@ -6,7 +6,15 @@
 namespace tokenfab::cuda {
 namespace {
 
+// Tiles of kBM queries x kN keys per block. Each of the 4 warps owns kMT m16 tiles (16 * kMT
+// query rows), so every K and V fragment a warp reads from shared memory feeds kMT tensor-core
+// ops: with kMT = 2 the kernel stops being bound by shared-memory bandwidth. Measured on the
+// H100 (Llama-3.1-8B shape, 4096-token prefill, whole forward): 128 x 64 at 32.5k tok/s against
+// 29.9k for 64 x 64, 31.4k for 64 x 64 with registers for three blocks per SM, 31.9k for 128 x 32.
 constexpr int kThreads = 128;
+constexpr int kMT = 2;
+constexpr int kBM = kThreads / 32 * 16 * kMT;  // query rows per block
+constexpr int kN = 64;                         // keys per tile
 
 __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -55,7 +63,7 @@ __device__ __forceinline__ int SwizzledOffset(int row, int chunk) {
   return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
-template <int D, int kN>
+template <int D>
 __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloat16* cache,
                                            const int32_t* table, int kv0, int kv_hi, int g,
                                            const AttentionParams& p) {
@@ -78,14 +86,10 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
   }
 }
 
-// Each of the 4 warps owns kMT m16 tiles (16 * kMT query rows), so every K and V fragment a
-// warp reads from shared memory feeds kMT tensor-core ops: with kMT = 2 the kernel stops being
-// bound by shared-memory bandwidth. kN keys per tile.
-template <int D, int kMT, int kN>
+template <int D>
 __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p) {
   WaitForPriorGrids();
   constexpr int kChunks = D / 8;
-  constexpr int kBM = kThreads / 32 * 16 * kMT;  // query rows per block
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem_raw);
   __nv_bfloat16* k_s = q_s + kBM * D;
@@ -143,13 +147,13 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
 
   // Pipeline: V(i) loads while S = Q K(i)^T and the softmax run; K(i+1) loads during P V(i).
   if (kv_lo < kv_hi) {
-    LoadKvTile<D, kN>(k_s, p.k_cache, table, kv_lo, kv_hi, g, p);
+    LoadKvTile<D>(k_s, p.k_cache, table, kv_lo, kv_hi, g, p);
     CpAsyncCommit();
   }
   for (int kv0 = kv_lo; kv0 < kv_hi; kv0 += kN) {
     CpAsyncWait<0>();  // K(i) (and, the first time, Q)
     __syncthreads();
-    LoadKvTile<D, kN>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
+    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
     CpAsyncCommit();
 
     float s[kMT][kN / 8][4];
@@ -182,7 +186,7 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
     __syncthreads();  // every warp is done with k_s
     const bool more = kv0 + kN < kv_hi;
     if (more) {
-      LoadKvTile<D, kN>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
+      LoadKvTile<D>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
       CpAsyncCommit();
     }
     // Mask (only tiles that reach past the block's first query or into its window's edge need
@@ -299,23 +303,14 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
   }
 }
 
-template <int D, int kMT, int kN>
-cudaError_t LaunchWith(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  constexpr int kBM = kThreads / 32 * 16 * kMT;
-  const size_t smem = sizeof(__nv_bfloat16) * (kBM + 2 * kN) * D;
-  cudaFuncSetAttribute(FlashPrefillKernel<D, kMT, kN>,
-                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  const dim3 grid((max_query_len + kBM - 1) / kBM, p.num_q_heads, p.num_seqs);
-  LaunchPdl(FlashPrefillKernel<D, kMT, kN>, grid, kThreads, smem, stream, p);
-  return cudaGetLastError();
-}
-
-// 128 x 64 tiles: measured on the H100 (Llama-3.1-8B shape, 4096-token prefill, whole
-// forward) at 32.5k tok/s against 29.9k for 64 x 64, 31.4k for 64 x 64 with registers for three
-// blocks per SM and 31.9k for 128 x 32.
 template <int D>
 cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  return LaunchWith<D, 2, 64>(p, max_query_len, stream);
+  const size_t smem = sizeof(__nv_bfloat16) * (kBM + 2 * kN) * D;
+  cudaFuncSetAttribute(FlashPrefillKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(smem));
+  const dim3 grid((max_query_len + kBM - 1) / kBM, p.num_q_heads, p.num_seqs);
+  LaunchPdl(FlashPrefillKernel<D>, grid, kThreads, smem, stream, p);
+  return cudaGetLastError();
 }
 
 }  // namespace
