@@ -114,23 +114,32 @@ Status CheckAttention(const AttentionArgs& a, const AttentionMetadata& meta, DTy
 }
 
 Status CheckNormMatMul(const Tensor& x, const Tensor& norm_weight, const Tensor& w,
-                      const Tensor& bias, const Tensor& out, DType act) {
+                       const Tensor& bias, bool gated, const Tensor& out, DType act) {
   if (x.dtype != DType::kF32 || x.rank != 2) return Bad("NormMatMul", Describe("x", x));
   if (norm_weight.dtype != DType::kF32 || norm_weight.rank != 1 ||
       norm_weight.dim(0) != x.dim(1)) {
     return Bad("NormMatMul", Describe("norm_weight", norm_weight));
   }
+  if (gated) {
+    if (w.rank != 2 || w.dim(0) % 2 != 0) {
+      return Bad("NormMatMul", "gated needs gate and up rows: " + Describe("w", w));
+    }
+    if (out.dtype != act || out.rank != 2 || out.dim(0) != x.dim(0) ||
+        out.dim(1) != w.dim(0) / 2) {
+      return Bad("NormMatMul", "gated " + Describe("out", out) + " for " + Describe("w", w));
+    }
+  }
   const Tensor x_as_act(x.data, act, {x.dim(0), x.dim(1)});  // the normalised rows' shape
-  const Status s = CheckMatMul(x_as_act, w, bias, out, act);
+  // Gated: the product y the check describes is [M, N], of which out holds the gated half.
+  const Tensor y = gated ? Tensor(out.data, act, {x.dim(0), w.dim(0)}) : out;
+  const Status s = CheckMatMul(x_as_act, w, bias, y, act);
   return s.ok() ? s : Bad("NormMatMul", s.message());
 }
 
-Status CheckMatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+Status CheckMatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                       const Tensor& residual, DType act) {
-  if (x.dtype != act || x.rank != 2 || (gated && x.dim(1) % 2 != 0)) {
-    return Bad("MatMulAdd", Describe("x", x));
-  }
-  const int64_t k = gated ? x.dim(1) / 2 : x.dim(1);
+  if (x.dtype != act || x.rank != 2) return Bad("MatMulAdd", Describe("x", x));
+  const int64_t k = x.dim(1);
   if (!IsWeightDType(w.dtype) || w.rank != 2 || w.dim(1) != k) {
     return Bad("MatMulAdd", Describe("w", w) + " for " + Describe("x", x));
   }
@@ -179,6 +188,31 @@ Status CheckMoeExperts(const MoeArgs& a, DType act) {
   if (a.residual.dtype != DType::kF32 || a.residual.rank != 2 || a.residual.dim(0) != t ||
       a.residual.dim(1) != h) {
     return Bad("MoeExperts", Describe("residual", a.residual));
+  }
+  return Status::Ok();
+}
+
+Status CheckMoeBlock(const MoeBlockArgs& a, DType act) {
+  for (const Tensor* f32 : {&a.residual, &a.normed, &a.logits}) {
+    if (f32->dtype != DType::kF32) return Bad("MoeBlock", Describe("residual/normed/logits", *f32));
+  }
+  Status s = CheckRmsNorm(a.residual, a.norm_weight, a.normed, act);
+  if (s.ok()) s = CheckMatMul(a.normed, a.router, Tensor(), a.logits, act);
+  if (s.ok()) s = CheckMoeRoute(a.logits, a.expert_ids, a.expert_weights);
+  if (s.ok()) {
+    MoeArgs experts;
+    experts.x = a.normed;
+    experts.expert_ids = a.expert_ids;
+    experts.expert_weights = a.expert_weights;
+    experts.gate_up = a.gate_up;
+    experts.down = a.down;
+    experts.residual = a.residual;
+    s = CheckMoeExperts(experts, act);
+  }
+  if (!s.ok()) return Bad("MoeBlock", s.message());
+  if (a.router.dim(0) != a.gate_up.dim(0)) {
+    return Bad("MoeBlock", "router " + Describe("w", a.router) + " for " +
+                               Describe("gate_up", a.gate_up));
   }
   return Status::Ok();
 }

@@ -15,11 +15,12 @@ Status CheckMatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const T
 Status CheckPrepareQkv(const QkvArgs& args, const AttentionMetadata& meta, DType act);
 Status CheckAttention(const AttentionArgs& args, const AttentionMetadata& meta, DType act);
 Status CheckNormMatMul(const Tensor& x, const Tensor& norm_weight, const Tensor& w,
-                      const Tensor& bias, const Tensor& out, DType act);
-Status CheckMatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                       const Tensor& bias, bool gated, const Tensor& out, DType act);
+Status CheckMatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                       const Tensor& residual, DType act);
 Status CheckMoeRoute(const Tensor& logits, const Tensor& ids, const Tensor& weights);
 Status CheckMoeExperts(const MoeArgs& args, DType act);
+Status CheckMoeBlock(const MoeBlockArgs& args, DType act);
 Status CheckGatherRows(const Tensor& in, const Tensor& indices, const Tensor& out);
 Status CheckSample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
                    const Tensor& logprobs);

@@ -54,6 +54,24 @@ struct MoeArgs {
   Tensor residual;     // f32 [T, H]: += sum_k weight_k * down_e(silu(gate_e x) * up_e x)
 };
 
+// A block's whole MoE MLP: x = RmsNorm(residual) in f32, routed by MoeRoute over
+// x @ router^T, then MoeExperts of x added into the residual.
+struct MoeBlockArgs {
+  Tensor residual;     // f32 [T, H]: read through the norm, then the experts' sum added in
+  Tensor norm_weight;  // f32 [H]
+  float norm_eps = 1e-6f;
+  Tensor router;       // w [E, H]
+  bool normalize = false;  // renormalise the top-k weights to sum to 1
+  Tensor gate_up;      // w [E, 2I, H]: per expert, gate rows then up rows
+  Tensor down;         // w [E, H, I]
+  // The intermediate results, also written: the normalised rows, the router logits and the
+  // routing (MoeRoute's outputs).
+  Tensor normed;          // f32 [T, H]
+  Tensor logits;          // f32 [T, E]
+  Tensor expert_ids;      // i32 [T, K]: K is the number of experts per token
+  Tensor expert_weights;  // f32 [T, K]
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -69,16 +87,18 @@ class Ops {
   virtual Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias,
                         const Tensor& out) = 0;
 
-  // A block's input projection: out = RmsNorm(x, norm_weight) @ w^T (+ bias), the normalised
+  // A block's input projection: y = RmsNorm(x, norm_weight) @ w^T (+ bias), the normalised
   // rows rounded to act as RmsNorm would store them. x f32 [M, K] (the residual stream);
-  // norm_weight f32 [K]; w [N, K]; out act|f32 [M, N].
+  // norm_weight f32 [K]; w [N, K]. Plain: out act|f32 [M, N] = y. With `gated` (an MLP's gate
+  // and up projections, w's first N/2 rows the gate's): out act [M, N/2] = silu(y[:, :N/2]) *
+  // y[:, N/2:], y rounded to act first and the product rounded to act.
   virtual Status NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps,
-                            const Tensor& w, const Tensor& bias, const Tensor& out) = 0;
+                            const Tensor& w, const Tensor& bias, bool gated,
+                            const Tensor& out) = 0;
 
   // A block's output projection added into the residual: residual += x @ w^T (+ bias).
-  // x act [M, K]; or with `gated`, act [M, 2K] read as silu(x[:, :K]) * x[:, K:] (an MLP's gate
-  // and up halves), the product rounded to act. w [N, K]; residual f32 [M, N].
-  virtual Status MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+  // x act [M, K]; w [N, K]; residual f32 [M, N].
+  virtual Status MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                            const Tensor& residual) = 0;
 
   // Splits qkv, applies q/k norm and RoPE at meta.positions, writes K/V at meta.slot_mapping.
@@ -95,6 +115,10 @@ class Ops {
 
   // Routed expert MLPs; see MoeArgs.
   virtual Status MoeExperts(const MoeArgs& args) = 0;
+
+  // RmsNorm, router MatMul, MoeRoute and MoeExperts as one op; see MoeBlockArgs. A backend may
+  // fuse them (ComposeMoeBlock in op_composition.h runs them one by one).
+  virtual Status MoeBlock(const MoeBlockArgs& args) = 0;
 
   // out[i] = in[indices[i]]. in act [N, W]; indices i32 [M]; out [M, W].
   virtual Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) = 0;

@@ -74,7 +74,7 @@ Status CausalLm::Reserve(int32_t max_tokens, int32_t max_logit_rows) {
     qkv_ = arena.Take(act_, {t, c.q_size() + 2 * c.kv_size()});
     q_ = arena.Take(act_, {t, c.q_size()});
     attn_ = arena.Take(act_, {t, c.q_size()});
-    mlp_in_ = arena.Take(act_, {t, 2 * mlp_width_});
+    mlp_in_ = arena.Take(act_, {t, mlp_width_});
     router_logits_ = arena.Take(DType::kF32, {t, e});
     route_ids_ = arena.Take(DType::kI32, {t, k});
     route_weights_ = arena.Take(DType::kF32, {t, k});
@@ -247,7 +247,8 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
 
   // Attention block.
   const Tensor qkv = qkv_.Rows(0, t), q = q_.Rows(0, t), attn = attn_.Rows(0, t);
-  TF_RETURN_IF_ERROR(ops.NormMatMul(residual, w.input_norm, eps, w.qkv, w.qkv_bias, qkv));
+  TF_RETURN_IF_ERROR(
+      ops.NormMatMul(residual, w.input_norm, eps, w.qkv, w.qkv_bias, /*gated=*/false, qkv));
   QkvArgs qa;
   qa.qkv = qkv;
   qa.q_norm = w.q_norm;
@@ -272,32 +273,30 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   aa.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   aa.sliding_window = static_cast<int>(c.sliding_window[l]);
   TF_RETURN_IF_ERROR(ops.Attention(aa, meta));
-  TF_RETURN_IF_ERROR(ops.MatMulAdd(attn, /*gated=*/false, w.o, w.o_bias, residual));
+  TF_RETURN_IF_ERROR(ops.MatMulAdd(attn, w.o, w.o_bias, residual));
 
   // MLP block.
   if (c.IsMoeLayer(l)) {
     const int64_t k = c.num_experts_per_tok;
-    const Tensor normed_f32 = normed_f32_.Rows(0, t);
-    const Tensor logits = router_logits_.Rows(0, t).Reshape({t, c.num_experts});
-    const Tensor ids = route_ids_.Rows(0, t).Reshape({t, k});
-    const Tensor weights = route_weights_.Rows(0, t).Reshape({t, k});
-    TF_RETURN_IF_ERROR(ops.RmsNorm(residual, w.post_attention_norm, eps, normed_f32));
-    TF_RETURN_IF_ERROR(ops.MatMul(normed_f32, w.router, Tensor(), logits));
-    TF_RETURN_IF_ERROR(ops.MoeRoute(logits, c.norm_topk_prob, ids, weights));
-    MoeArgs ma;
-    ma.x = normed_f32;
-    ma.expert_ids = ids;
-    ma.expert_weights = weights;
+    MoeBlockArgs ma;
+    ma.residual = residual;
+    ma.norm_weight = w.post_attention_norm;
+    ma.norm_eps = eps;
+    ma.router = w.router;
+    ma.normalize = c.norm_topk_prob;
     ma.gate_up = w.experts_gate_up;
     ma.down = w.experts_down;
-    ma.residual = residual;
-    return ops.MoeExperts(ma);
+    ma.normed = normed_f32_.Rows(0, t);
+    ma.logits = router_logits_.Rows(0, t).Reshape({t, c.num_experts});
+    ma.expert_ids = route_ids_.Rows(0, t).Reshape({t, k});
+    ma.expert_weights = route_weights_.Rows(0, t).Reshape({t, k});
+    return ops.MoeBlock(ma);
   }
   const int64_t inter = c.intermediate_size;
-  const Tensor mlp_in = Tensor(mlp_in_.data, act_, {t, 2 * inter});
-  TF_RETURN_IF_ERROR(
-      ops.NormMatMul(residual, w.post_attention_norm, eps, w.gate_up, w.gate_up_bias, mlp_in));
-  return ops.MatMulAdd(mlp_in, /*gated=*/true, w.down, w.down_bias, residual);
+  const Tensor mlp_in = Tensor(mlp_in_.data, act_, {t, inter});  // silu(gate) * up
+  TF_RETURN_IF_ERROR(ops.NormMatMul(residual, w.post_attention_norm, eps, w.gate_up,
+                                    w.gate_up_bias, /*gated=*/true, mlp_in));
+  return ops.MatMulAdd(mlp_in, w.down, w.down_bias, residual);
 }
 
 Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
@@ -310,7 +309,7 @@ Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
   TF_RETURN_IF_ERROR(ops.GatherRows(residual_.Rows(0, t), v.logit_rows, row_hidden_.Rows(0, r)));
   TF_RETURN_IF_ERROR(ops.NormMatMul(row_hidden_.Rows(0, r), weights_.final_norm,
                                     static_cast<float>(config_.rms_norm_eps), weights_.lm_head,
-                                    Tensor(), logits_.Rows(0, r)));
+                                    Tensor(), /*gated=*/false, logits_.Rows(0, r)));
   if (v.sampling.empty()) return Status::Ok();
   return ops.Sample(logits_.Rows(0, r), v.sampling, sampled_tokens_.Rows(0, r),
                     sampled_logprobs_.Rows(0, r));

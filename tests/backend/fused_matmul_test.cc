@@ -1,7 +1,7 @@
 // The fused block projections of every backend against double-precision references:
-// NormMatMul (RmsNorm of an f32 residual, rounded to act, times w^T, plus bias) and MatMulAdd
-// (x w^T plus bias added into an f32 residual; gated: x = silu(gate) * up rounded to act).
-// Rows 1..16 take a GPU's fused skinny kernel, more rows its unfused GEMM path: both are run.
+// NormMatMul (RmsNorm of an f32 residual, rounded to act, times w^T, plus bias; gated: then
+// silu(gate) * up) and MatMulAdd (x w^T plus bias added into an f32 residual). Rows 1..2 take a
+// GPU's skinny kernel, more rows its GEMM path: both are run.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,6 +26,35 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {{1, 37, 64}, {3, 130, 264}, {16, 64, 128},
                              {17, 40, 96}, {40, 33, 64}, {2, 16, 8}};
+
+// y = RmsNorm(x, g) w^T (+ bias) in double from the normalised rows rounded to act, as an
+// unfused RmsNorm would have stored them, with each element's error bound (the magnitude of
+// its terms, plus the normalisation's rounding).
+void NormProductReference(DType act, const std::vector<float>& x, const std::vector<float>& g,
+                          float eps, const std::vector<float>& w, const std::vector<float>* bias,
+                          int64_t m, int64_t n, int64_t k, std::vector<double>* ref,
+                          std::vector<double>* bound) {
+  ref->assign(m * n, 0.0);
+  bound->assign(m * n, 0.0);
+  for (int64_t r = 0; r < m; ++r) {
+    double sq = 0.0;
+    for (int64_t i = 0; i < k; ++i) sq += double(x[r * k + i]) * x[r * k + i];
+    const double inv = 1.0 / std::sqrt(sq / k + eps);
+    std::vector<float> normed(k);
+    for (int64_t i = 0; i < k; ++i) normed[i] = float(g[i] * (x[r * k + i] * inv));
+    normed = RoundTo(act, normed);
+    for (int64_t c = 0; c < n; ++c) {
+      double sum = bias ? (*bias)[c] : 0.0, abs_sum = bias ? std::fabs((*bias)[c]) : 0.0;
+      for (int64_t i = 0; i < k; ++i) {
+        const double term = double(normed[i]) * w[c * k + i];
+        sum += term;
+        abs_sum += std::fabs(term) + std::fabs(w[c * k + i] * g[i]) * 1e-2;
+      }
+      (*ref)[r * n + c] = sum;
+      (*bound)[r * n + c] = abs_sum;
+    }
+  }
+}
 
 class FusedMatMulTest : public ::testing::TestWithParam<std::string>,
                         public testing::BackendFixture {
@@ -56,26 +85,10 @@ TEST_P(FusedMatMulTest, NormMatMulIsRmsNormThenMatMul) {
         DeviceTensor bd = Upload(backend(), bias, DType::kF32, {sh.n});
         DeviceTensor out = testing::Filled(backend(), out_dtype, {sh.m, sh.n}, 7e3f);
         ASSERT_OK(ops().NormMatMul(xd.tensor, gd.tensor, eps, wd.tensor,
-                                   with_bias ? bd.tensor : Tensor(), out.tensor));
-        std::vector<double> ref(sh.m * sh.n), bound(sh.m * sh.n);
-        for (int64_t r = 0; r < sh.m; ++r) {
-          double sq = 0.0;
-          for (int64_t i = 0; i < sh.k; ++i) sq += double(x[r * sh.k + i]) * x[r * sh.k + i];
-          const double inv = 1.0 / std::sqrt(sq / sh.k + eps);
-          std::vector<float> normed(sh.k);
-          for (int64_t i = 0; i < sh.k; ++i) normed[i] = float(g[i] * (x[r * sh.k + i] * inv));
-          normed = RoundTo(act(), normed);  // what an unfused RmsNorm would have stored
-          for (int64_t c = 0; c < sh.n; ++c) {
-            double sum = with_bias ? bias[c] : 0.0, abs_sum = with_bias ? std::fabs(bias[c]) : 0.0;
-            for (int64_t i = 0; i < sh.k; ++i) {
-              const double term = double(normed[i]) * w[c * sh.k + i];
-              sum += term;
-              abs_sum += std::fabs(term) + std::fabs(w[c * sh.k + i] * g[i]) * 1e-2;
-            }
-            ref[r * sh.n + c] = sum;
-            bound[r * sh.n + c] = abs_sum;
-          }
-        }
+                                   with_bias ? bd.tensor : Tensor(), /*gated=*/false, out.tensor));
+        std::vector<double> ref, bound;
+        NormProductReference(act(), x, g, eps, w, with_bias ? &bias : nullptr, sh.m, sh.n, sh.k,
+                             &ref, &bound);
         testing::ExpectNearBounded(Download(backend(), out.tensor), ref, bound, tol(),
                                    "NormMatMul");
       }
@@ -83,49 +96,77 @@ TEST_P(FusedMatMulTest, NormMatMulIsRmsNormThenMatMul) {
   }
 }
 
-TEST_P(FusedMatMulTest, MatMulAddAddsIntoTheResidual) {
+TEST_P(FusedMatMulTest, GatedNormMatMulIsSiluOfGateTimesUp) {
   for (const Shape& sh : kShapes) {
-    for (bool gated : {false, true}) {
+    for (bool with_bias : {false, true}) {
       SCOPED_TRACE(::testing::Message() << sh.m << "x" << sh.n << "x" << sh.k
-                                        << (gated ? " gated" : ""));
-      const uint64_t seed = sh.m * 10000 + sh.n * 100 + sh.k + (gated ? 7 : 0);
-      const int64_t width = gated ? 2 * sh.k : sh.k;
-      // Gates up to +-8 reach both tails of the sigmoid.
-      const std::vector<float> x = RoundTo(act(), RandomFloats(sh.m * width, seed, 1, 8.0f));
-      const std::vector<float> w = RoundTo(wdt(), RandomFloats(sh.n * sh.k, seed, 2));
-      const std::vector<float> bias = RandomFloats(sh.n, seed, 3, 2.0f);
-      const std::vector<float> residual = RandomFloats(sh.m * sh.n, seed, 4, 5.0f);
-      DeviceTensor xd = Upload(backend(), x, act(), {sh.m, width});
-      DeviceTensor wd = Upload(backend(), w, wdt(), {sh.n, sh.k});
-      DeviceTensor bd = Upload(backend(), bias, DType::kF32, {sh.n});
-      DeviceTensor rd = Upload(backend(), residual, DType::kF32, {sh.m, sh.n});
-      ASSERT_OK(ops().MatMulAdd(xd.tensor, gated, wd.tensor, bd.tensor, rd.tensor));
+                                        << (with_bias ? " +bias" : ""));
+      // sh.n outputs from 2 * sh.n weight rows: the gate's, then the up projection's.
+      const int64_t rows = 2 * sh.n;
+      const float eps = 1e-6f;
+      const uint64_t seed = sh.m * 10000 + sh.n * 100 + sh.k + 7;
+      const std::vector<float> x = RandomFloats(sh.m * sh.k, seed, 1, 3.0f);
+      const std::vector<float> g = RandomFloats(sh.k, seed, 2, 1.5f);
+      // Weights up to +-0.5 give products of a few units: both tails of the sigmoid.
+      const std::vector<float> w = RoundTo(wdt(), RandomFloats(rows * sh.k, seed, 3, 0.5f));
+      const std::vector<float> bias = RandomFloats(rows, seed, 4, 2.0f);
+      DeviceTensor xd = Upload(backend(), x, DType::kF32, {sh.m, sh.k});
+      DeviceTensor gd = Upload(backend(), g, DType::kF32, {sh.k});
+      DeviceTensor wd = Upload(backend(), w, wdt(), {rows, sh.k});
+      DeviceTensor bd = Upload(backend(), bias, DType::kF32, {rows});
+      DeviceTensor out = testing::Filled(backend(), act(), {sh.m, sh.n}, 7e3f);
+      ASSERT_OK(ops().NormMatMul(xd.tensor, gd.tensor, eps, wd.tensor,
+                                 with_bias ? bd.tensor : Tensor(), /*gated=*/true, out.tensor));
+      std::vector<double> y, y_bound;
+      NormProductReference(act(), x, g, eps, w, with_bias ? &bias : nullptr, sh.m, rows, sh.k,
+                           &y, &y_bound);
+      // out = silu(gate) * up. A product error e_g, e_u moves it by at most
+      // |silu'(gate)| |up| e_g + |silu(gate)| e_u, with |silu'| < 1.1; plus its own rounding.
       std::vector<double> ref(sh.m * sh.n), bound(sh.m * sh.n);
       for (int64_t r = 0; r < sh.m; ++r) {
-        std::vector<float> in(sh.k);
-        for (int64_t i = 0; i < sh.k; ++i) {
-          if (gated) {
-            const double gv = x[r * width + i], uv = x[r * width + sh.k + i];
-            in[i] = float(gv / (1.0 + std::exp(-gv)) * uv);
-          } else {
-            in[i] = x[r * width + i];
-          }
-        }
-        if (gated) in = RoundTo(act(), in);
         for (int64_t c = 0; c < sh.n; ++c) {
-          double sum = residual[r * sh.n + c] + bias[c];
-          double abs_sum = std::fabs(residual[r * sh.n + c]) + std::fabs(bias[c]);
-          for (int64_t i = 0; i < sh.k; ++i) {
-            const double term = double(in[i]) * w[c * sh.k + i];
-            sum += term;
-            abs_sum += std::fabs(term) * (gated ? 1.02 : 1.0);
-          }
-          ref[r * sh.n + c] = sum;
-          bound[r * sh.n + c] = abs_sum;
+          const int64_t gi = r * rows + c, ui = gi + sh.n;
+          const double gate = y[gi], up = y[ui];
+          const double silu = gate / (1.0 + std::exp(-gate));
+          ref[r * sh.n + c] = silu * up;
+          bound[r * sh.n + c] = 1.1 * std::fabs(up) * y_bound[gi] +
+                                std::fabs(silu) * y_bound[ui] + std::fabs(silu * up);
         }
       }
-      testing::ExpectNearBounded(Download(backend(), rd.tensor), ref, bound, tol(), "MatMulAdd");
+      testing::ExpectNearBounded(Download(backend(), out.tensor), ref, bound, tol(),
+                                 "gated NormMatMul");
     }
+  }
+}
+
+TEST_P(FusedMatMulTest, MatMulAddAddsIntoTheResidual) {
+  for (const Shape& sh : kShapes) {
+    SCOPED_TRACE(::testing::Message() << sh.m << "x" << sh.n << "x" << sh.k);
+    const uint64_t seed = sh.m * 10000 + sh.n * 100 + sh.k;
+    const std::vector<float> x = RoundTo(act(), RandomFloats(sh.m * sh.k, seed, 1, 8.0f));
+    const std::vector<float> w = RoundTo(wdt(), RandomFloats(sh.n * sh.k, seed, 2));
+    const std::vector<float> bias = RandomFloats(sh.n, seed, 3, 2.0f);
+    const std::vector<float> residual = RandomFloats(sh.m * sh.n, seed, 4, 5.0f);
+    DeviceTensor xd = Upload(backend(), x, act(), {sh.m, sh.k});
+    DeviceTensor wd = Upload(backend(), w, wdt(), {sh.n, sh.k});
+    DeviceTensor bd = Upload(backend(), bias, DType::kF32, {sh.n});
+    DeviceTensor rd = Upload(backend(), residual, DType::kF32, {sh.m, sh.n});
+    ASSERT_OK(ops().MatMulAdd(xd.tensor, wd.tensor, bd.tensor, rd.tensor));
+    std::vector<double> ref(sh.m * sh.n), bound(sh.m * sh.n);
+    for (int64_t r = 0; r < sh.m; ++r) {
+      for (int64_t c = 0; c < sh.n; ++c) {
+        double sum = residual[r * sh.n + c] + bias[c];
+        double abs_sum = std::fabs(residual[r * sh.n + c]) + std::fabs(bias[c]);
+        for (int64_t i = 0; i < sh.k; ++i) {
+          const double term = double(x[r * sh.k + i]) * w[c * sh.k + i];
+          sum += term;
+          abs_sum += std::fabs(term);
+        }
+        ref[r * sh.n + c] = sum;
+        bound[r * sh.n + c] = abs_sum;
+      }
+    }
+    testing::ExpectNearBounded(Download(backend(), rd.tensor), ref, bound, tol(), "MatMulAdd");
   }
 }
 

@@ -195,6 +195,141 @@ TEST_P(MoeExpertsTest, WeightedSumOfRoutedExpertMlps) {
   }
 }
 
+// MoeBlock: the norm, the router and the routed experts in one op (a GPU may fuse them for one
+// or two tokens; five tokens take the unfused path). Router weights are drawn until every token's
+// top-k is decided by a clear margin, so the choice of experts is exact on every backend.
+TEST_P(MoeExpertsTest, MoeBlockNormsRoutesAndAddsTheExperts) {
+  const DType w_dtype = backend().WeightDType(std::get<1>(GetParam()));
+  struct Shape {
+    int64_t tokens, experts, k, hidden, inter;
+    bool normalize;
+  };
+  for (const Shape& sh : {Shape{1, 8, 2, 64, 32, true}, Shape{2, 16, 4, 128, 48, false},
+                          Shape{2, 128, 8, 64, 16, true}, Shape{1, 6, 3, 24, 8, false},
+                          Shape{5, 8, 2, 32, 24, true}, Shape{1, 4, 1, 16, 9, true}}) {
+    SCOPED_TRACE(::testing::Message() << sh.tokens << " tokens, " << sh.experts << " experts, top "
+                                      << sh.k << ", H " << sh.hidden << ", I " << sh.inter);
+    const int64_t t = sh.tokens, e = sh.experts, k = sh.k, h = sh.hidden, in = sh.inter;
+    const float eps = 1e-6f;
+    uint64_t seed = t * 1000 + e * 10 + h;
+    const std::vector<float> residual = RandomFloats(t * h, seed, 1, 2.0f);
+    const std::vector<float> norm = RandomFloats(h, seed, 2, 1.5f);
+    std::vector<std::vector<double>> x_n(t, std::vector<double>(h));
+    for (int64_t i = 0; i < t; ++i) {
+      double sq = 0.0;
+      for (int64_t z = 0; z < h; ++z) sq += double(residual[i * h + z]) * residual[i * h + z];
+      const double inv = 1.0 / std::sqrt(sq / h + eps);
+      for (int64_t z = 0; z < h; ++z) x_n[i][z] = norm[z] * (residual[i * h + z] * inv);
+    }
+    std::vector<float> router;
+    std::vector<std::vector<double>> probs(t, std::vector<double>(e));
+    std::vector<std::vector<int>> order(t, std::vector<int>(e));
+    for (int attempt = 0;; ++attempt) {
+      ASSERT_LT(attempt, 50) << "no router draw with clear top-k margins";
+      router = RoundTo(w_dtype, RandomFloats(e * h, seed + 100 * attempt, 3, 0.5f));
+      double worst_margin = 1.0;
+      for (int64_t i = 0; i < t; ++i) {
+        double z = 0.0;
+        for (int64_t ex = 0; ex < e; ++ex) {
+          double logit = 0.0;
+          for (int64_t c = 0; c < h; ++c) logit += x_n[i][c] * router[ex * h + c];
+          z += (probs[i][ex] = std::exp(logit));
+        }
+        for (double& p : probs[i]) p /= z;
+        std::iota(order[i].begin(), order[i].end(), 0);
+        std::stable_sort(order[i].begin(), order[i].end(),
+                         [&](int a, int b) { return probs[i][a] > probs[i][b]; });
+        if (k < e) worst_margin = std::min(worst_margin, probs[i][order[i][k - 1]] -
+                                                             probs[i][order[i][k]]);
+      }
+      if (worst_margin > 1e-3) break;
+    }
+    const std::vector<float> gate_up = RoundTo(w_dtype, RandomFloats(e * 2 * in * h, seed, 4));
+    const std::vector<float> down = RoundTo(w_dtype, RandomFloats(e * h * in, seed, 5));
+    DeviceTensor rd = Upload(backend(), residual, DType::kF32, {t, h});
+    DeviceTensor nd = Upload(backend(), norm, DType::kF32, {h});
+    DeviceTensor router_d = Upload(backend(), router, w_dtype, {e, h});
+    DeviceTensor gd = Upload(backend(), gate_up, w_dtype, {e, 2 * in, h});
+    DeviceTensor dd = Upload(backend(), down, w_dtype, {e, h, in});
+    DeviceTensor normed = testing::Filled(backend(), DType::kF32, {t, h}, 7e3f);
+    DeviceTensor logits = testing::Filled(backend(), DType::kF32, {t, e}, 7e3f);
+    DeviceTensor ids = UploadI32(backend(), std::vector<int32_t>(t * k, -7), {t, k});
+    DeviceTensor weights = testing::Filled(backend(), DType::kF32, {t, k}, -7.0f);
+    MoeBlockArgs a;
+    a.residual = rd.tensor;
+    a.norm_weight = nd.tensor;
+    a.norm_eps = eps;
+    a.router = router_d.tensor;
+    a.normalize = sh.normalize;
+    a.gate_up = gd.tensor;
+    a.down = dd.tensor;
+    a.normed = normed.tensor;
+    a.logits = logits.tensor;
+    a.expert_ids = ids.tensor;
+    a.expert_weights = weights.tensor;
+    ASSERT_OK(ops().MoeBlock(a));
+
+    // The intermediates first: the routing exactly, the weights, logits and norm closely.
+    const std::vector<int32_t> got_ids = DownloadI32(backend(), ids.tensor);
+    std::vector<double> ref_w(t * k), ref_logits(t * e), ref_normed(t * h);
+    for (int64_t i = 0; i < t; ++i) {
+      double chosen = 0.0;
+      for (int64_t j = 0; j < k; ++j) chosen += probs[i][order[i][j]];
+      for (int64_t j = 0; j < k; ++j) {
+        EXPECT_EQ(got_ids[i * k + j], order[i][j]) << "token " << i << " slot " << j;
+        const double p = probs[i][order[i][j]];
+        ref_w[i * k + j] = sh.normalize ? p / chosen : p;
+      }
+      for (int64_t ex = 0; ex < e; ++ex) {
+        for (int64_t c = 0; c < h; ++c) ref_logits[i * e + ex] += x_n[i][c] * router[ex * h + c];
+      }
+      for (int64_t z = 0; z < h; ++z) ref_normed[i * h + z] = x_n[i][z];
+    }
+    testing::ExpectNear(Download(backend(), weights.tensor), ref_w, tol(), "routing weights");
+    testing::ExpectNear(Download(backend(), logits.tensor), ref_logits, tol(), "router logits");
+    testing::ExpectNear(Download(backend(), normed.tensor), ref_normed, tol(), "normed rows");
+
+    std::vector<double> ref(t * h), bound(t * h);
+    for (int64_t i = 0; i < t; ++i) {
+      double chosen = 0.0;
+      for (int64_t j = 0; j < k; ++j) chosen += probs[i][order[i][j]];
+      for (int64_t z = 0; z < h; ++z) {
+        ref[i * h + z] = residual[i * h + z];
+        bound[i * h + z] = std::fabs(residual[i * h + z]);
+      }
+      for (int64_t j = 0; j < k; ++j) {
+        const int ex = order[i][j];
+        const double wk = sh.normalize ? probs[i][ex] / chosen : probs[i][ex];
+        const float* gu = gate_up.data() + ex * 2 * in * h;
+        const float* dn = down.data() + ex * h * in;
+        std::vector<double> act_v(in), act_abs(in);
+        for (int64_t c = 0; c < in; ++c) {
+          double g = 0.0, u = 0.0, ga = 0.0, ua = 0.0;
+          for (int64_t z = 0; z < h; ++z) {
+            g += double(gu[c * h + z]) * x_n[i][z];
+            u += double(gu[(in + c) * h + z]) * x_n[i][z];
+            ga += std::fabs(double(gu[c * h + z]) * x_n[i][z]);
+            ua += std::fabs(double(gu[(in + c) * h + z]) * x_n[i][z]);
+          }
+          const double silu = g / (1.0 + std::exp(-g));
+          act_v[c] = silu * u;
+          act_abs[c] = 1.1 * std::fabs(u) * ga + std::fabs(silu) * ua;
+        }
+        for (int64_t z = 0; z < h; ++z) {
+          double sum = 0.0, abs_sum = 0.0;
+          for (int64_t c = 0; c < in; ++c) {
+            sum += double(dn[z * in + c]) * act_v[c];
+            abs_sum += std::fabs(double(dn[z * in + c])) * (std::fabs(act_v[c]) + act_abs[c]);
+          }
+          ref[i * h + z] += wk * sum;
+          bound[i * h + z] += wk * abs_sum;
+        }
+      }
+    }
+    testing::ExpectNearBounded(Download(backend(), rd.tensor), ref, bound, tol(), "MoeBlock");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MoeExpertsTest,
                          ::testing::Combine(::testing::ValuesIn(testing::BackendNames()),
                                             ::testing::Values(DType::kF32, DType::kBF16,

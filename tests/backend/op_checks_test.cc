@@ -263,36 +263,44 @@ TEST(OpChecksTest, Attention) {
 }
 
 TEST(OpChecksTest, NormMatMul) {
-  const Tensor x = T(DType::kF32, {3, 8}), g = T(DType::kF32, {8}), w = T(DType::kBF16, {5, 8});
-  EXPECT_OK(CheckNormMatMul(x, g, w, Tensor(), T(kAct, {3, 5}), kAct));
-  EXPECT_OK(CheckNormMatMul(x, g, w, T(DType::kF32, {5}), T(DType::kF32, {3, 5}), kAct));
+  const Tensor x = T(DType::kF32, {3, 8}), g = T(DType::kF32, {8}), w = T(DType::kBF16, {6, 8});
+  EXPECT_OK(CheckNormMatMul(x, g, w, Tensor(), false, T(kAct, {3, 6}), kAct));
+  EXPECT_OK(CheckNormMatMul(x, g, w, T(DType::kF32, {6}), false, T(DType::kF32, {3, 6}), kAct));
+  EXPECT_OK(CheckNormMatMul(x, g, w, T(DType::kF32, {6}), true, T(kAct, {3, 3}), kAct));
   ExpectAllRejected(
       "NormMatMul",
-      {{"x not f32", [&] { return CheckNormMatMul(T(DType::kBF16, {3, 8}), g, w, Tensor(),
-                                                  T(kAct, {3, 5}), DType::kBF16); }},
-       {"norm width", [&] { return CheckNormMatMul(x, T(DType::kF32, {7}), w, Tensor(),
-                                                   T(kAct, {3, 5}), kAct); }},
-       {"w width", [&] { return CheckNormMatMul(x, g, T(DType::kBF16, {5, 7}), Tensor(),
-                                                T(kAct, {3, 5}), kAct); }},
-       {"out shape", [&] { return CheckNormMatMul(x, g, w, Tensor(), T(kAct, {3, 4}), kAct); }},
-       {"bias width", [&] { return CheckNormMatMul(x, g, w, T(DType::kF32, {4}),
-                                                   T(kAct, {3, 5}), kAct); }}});
+      {{"x not f32", [&] { return CheckNormMatMul(T(DType::kBF16, {3, 8}), g, w, Tensor(), false,
+                                                  T(kAct, {3, 6}), DType::kBF16); }},
+       {"norm width", [&] { return CheckNormMatMul(x, T(DType::kF32, {7}), w, Tensor(), false,
+                                                   T(kAct, {3, 6}), kAct); }},
+       {"w width", [&] { return CheckNormMatMul(x, g, T(DType::kBF16, {6, 7}), Tensor(), false,
+                                                T(kAct, {3, 6}), kAct); }},
+       {"out shape", [&] { return CheckNormMatMul(x, g, w, Tensor(), false, T(kAct, {3, 4}),
+                                                  kAct); }},
+       {"bias width", [&] { return CheckNormMatMul(x, g, w, T(DType::kF32, {4}), false,
+                                                   T(kAct, {3, 6}), kAct); }},
+       {"gated odd rows", [&] { return CheckNormMatMul(x, g, T(DType::kBF16, {5, 8}), Tensor(),
+                                                       true, T(kAct, {3, 2}), kAct); }},
+       {"gated full width", [&] { return CheckNormMatMul(x, g, w, Tensor(), true,
+                                                         T(kAct, {3, 6}), kAct); }},
+       {"gated f32 out", [&] { return CheckNormMatMul(x, g, w, Tensor(), true,
+                                                      T(DType::kF32, {3, 3}), DType::kBF16); }},
+       {"gated bias width", [&] { return CheckNormMatMul(x, g, w, T(DType::kF32, {3}), true,
+                                                         T(kAct, {3, 3}), kAct); }}});
 }
 
 TEST(OpChecksTest, MatMulAdd) {
   const Tensor w = T(DType::kBF16, {5, 8}), r = T(DType::kF32, {3, 5});
-  EXPECT_OK(CheckMatMulAdd(T(kAct, {3, 8}), false, w, Tensor(), r, kAct));
-  EXPECT_OK(CheckMatMulAdd(T(kAct, {3, 16}), true, w, T(DType::kF32, {5}), r, kAct));
+  EXPECT_OK(CheckMatMulAdd(T(kAct, {3, 8}), w, Tensor(), r, kAct));
+  EXPECT_OK(CheckMatMulAdd(T(kAct, {3, 8}), w, T(DType::kF32, {5}), r, kAct));
   ExpectAllRejected(
       "MatMulAdd",
-      {{"gated odd width", [&] { return CheckMatMulAdd(T(kAct, {3, 15}), true, w, Tensor(), r,
-                                                       kAct); }},
-       {"gated K", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), true, w, Tensor(), r, kAct); }},
-       {"residual not f32", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), false, w, Tensor(),
+      {{"x width", [&] { return CheckMatMulAdd(T(kAct, {3, 16}), w, Tensor(), r, kAct); }},
+       {"residual not f32", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), w, Tensor(),
                                                         T(DType::kI32, {3, 5}), kAct); }},
-       {"residual rows", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), false, w, Tensor(),
+       {"residual rows", [&] { return CheckMatMulAdd(T(kAct, {3, 8}), w, Tensor(),
                                                      T(DType::kF32, {2, 5}), kAct); }},
-       {"x dtype", [&] { return CheckMatMulAdd(T(DType::kI32, {3, 8}), false, w, Tensor(), r,
+       {"x dtype", [&] { return CheckMatMulAdd(T(DType::kI32, {3, 8}), w, Tensor(), r,
                                                kAct); }}});
 }
 
@@ -441,9 +449,13 @@ TEST_P(OpsRejectBadArgumentsTest, EveryOp) {
   ExpectInvalid(ops().RmsNorm(V(a, {2, 4}), V(DType::kF32, {5}), 1e-6f, V(a, {2, 4})),
                 "RmsNorm with a short weight");
   ExpectInvalid(ops().NormMatMul(V(DType::kF32, {2, 4}), V(DType::kF32, {3}), 1e-6f,
-                                 V(backend().WeightDType(DType::kBF16), {3, 4}), Tensor(),
+                                 V(backend().WeightDType(DType::kBF16), {3, 4}), Tensor(), false,
                                  V(a, {2, 3})),
                 "NormMatMul with a short norm weight");
+  ExpectInvalid(ops().NormMatMul(V(DType::kF32, {2, 4}), V(DType::kF32, {4}), 1e-6f,
+                                 V(backend().WeightDType(DType::kBF16), {3, 4}), Tensor(), true,
+                                 V(a, {2, 1})),
+                "gated NormMatMul of an odd width");
   ExpectInvalid(ops().MatMul(V(a, {2, 4}), V(backend().WeightDType(DType::kBF16), {3, 5}), Tensor(),
                              V(a, {2, 3})),
                 "MatMul with mismatched K");
@@ -452,9 +464,9 @@ TEST_P(OpsRejectBadArgumentsTest, EveryOp) {
   ExpectInvalid(ops().PrepareQkv(s.qkv, s.meta), "PrepareQkv with 4/3 heads");
   s.attn.sliding_window = -5;
   ExpectInvalid(ops().Attention(s.attn, s.meta), "Attention with a negative window");
-  ExpectInvalid(ops().MatMulAdd(V(a, {2, 5}), true, V(backend().WeightDType(DType::kBF16), {3, 2}),
+  ExpectInvalid(ops().MatMulAdd(V(a, {2, 5}), V(backend().WeightDType(DType::kBF16), {3, 2}),
                                 Tensor(), V(DType::kF32, {2, 3})),
-                "gated MatMulAdd of an odd width");
+                "MatMulAdd with mismatched K");
   ExpectInvalid(
       ops().MoeRoute(V(DType::kF32, {2, 4}), true, V(DType::kI32, {2, 5}), V(DType::kF32, {2, 5})),
       "MoeRoute with k > experts");

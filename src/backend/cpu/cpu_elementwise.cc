@@ -1,6 +1,6 @@
 // Row-wise CPU ops and the GEMM entry points: embedding, RMSNorm, row gathers, MatMul and the
-// fused block projections (RmsNorm then MatMul; MatMul, optionally of silu(gate) * up, added
-// into the residual). Norm statistics accumulate in double so that the
+// fused block projections (RmsNorm then MatMul, optionally gated to silu(gate) * up; MatMul
+// added into the residual). Norm statistics accumulate in double so that the
 // reference is at least as exact as torch's f32 reductions.
 #include <cmath>
 #include <cstring>
@@ -63,9 +63,9 @@ Status CpuOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, cons
 }
 
 Status CpuOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
-                          const Tensor& bias, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, out, DType::kF32));
-  const int64_t rows = x.dim(0), width = x.dim(1);
+                          const Tensor& bias, bool gated, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, gated, out, DType::kF32));
+  const int64_t rows = x.dim(0), width = x.dim(1), n = w.dim(0);
   scratch_in_.resize(static_cast<size_t>(rows * width));
   pool_->ParallelFor(rows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -73,30 +73,32 @@ Status CpuOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps,
                    scratch_in_.data() + r * width);
     }
   });
-  CpuGemm(scratch_in_.data(), rows, width, w.data, w.dtype, w.dim(0),
-          bias.empty() ? nullptr : bias.as<float>(), out.as<float>(), *pool_);
+  float* product = out.as<float>();
+  if (gated) {
+    scratch_out_.resize(static_cast<size_t>(rows * n));
+    product = scratch_out_.data();
+  }
+  CpuGemm(scratch_in_.data(), rows, width, w.data, w.dtype, n,
+          bias.empty() ? nullptr : bias.as<float>(), product, *pool_);
+  if (!gated) return Status::Ok();
+  const int64_t half = n / 2;
+  pool_->ParallelFor(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* gate = product + r * n;
+      const float* up = gate + half;
+      float* o = out.as<float>() + r * half;
+      for (int64_t i = 0; i < half; ++i) o[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    }
+  });
   return Status::Ok();
 }
 
-Status CpuOps::MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+Status CpuOps::MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                          const Tensor& residual) {
-  TF_RETURN_IF_ERROR(CheckMatMulAdd(x, gated, w, bias, residual, DType::kF32));
+  TF_RETURN_IF_ERROR(CheckMatMulAdd(x, w, bias, residual, DType::kF32));
   const int64_t rows = x.dim(0), k = w.dim(1), n = w.dim(0);
-  const float* in = x.as<float>();
-  if (gated) {
-    scratch_in_.resize(static_cast<size_t>(rows * k));
-    pool_->ParallelFor(rows, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const float* gate = x.as<float>() + r * 2 * k;
-        const float* up = gate + k;
-        float* o = scratch_in_.data() + r * k;
-        for (int64_t i = 0; i < k; ++i) o[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-      }
-    });
-    in = scratch_in_.data();
-  }
   scratch_out_.resize(static_cast<size_t>(rows * n));
-  CpuGemm(in, rows, k, w.data, w.dtype, n, bias.empty() ? nullptr : bias.as<float>(),
+  CpuGemm(x.as<float>(), rows, k, w.data, w.dtype, n, bias.empty() ? nullptr : bias.as<float>(),
           scratch_out_.data(), *pool_);
   float* res = residual.as<float>();
   pool_->ParallelFor(rows * n, [&](int64_t begin, int64_t end) {

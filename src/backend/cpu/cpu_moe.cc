@@ -10,6 +10,7 @@
 #include "backend/cpu/cpu_matmul.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/op_checks.h"
+#include "backend/op_composition.h"
 
 namespace tokenfab {
 
@@ -113,5 +114,7 @@ Status CpuOps::MoeExperts(const MoeArgs& a) {
   });
   return Status::Ok();
 }
+
+Status CpuOps::MoeBlock(const MoeBlockArgs& a) { return ComposeMoeBlock(*this, a); }
 
 }  // namespace tokenfab

@@ -18,14 +18,15 @@ class CpuOps final : public Ops {
   Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
   Status MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out) override;
   Status NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
-                    const Tensor& bias, const Tensor& out) override;
-  Status MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+                    const Tensor& bias, bool gated, const Tensor& out) override;
+  Status MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                    const Tensor& residual) override;
   Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) override;
   Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) override;
   Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
                   const Tensor& weights) override;
   Status MoeExperts(const MoeArgs& args) override;
+  Status MoeBlock(const MoeBlockArgs& args) override;
   Status GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) override;
   Status Sample(const Tensor& logits, const Tensor& params, const Tensor& tokens,
                 const Tensor& logprobs) override;

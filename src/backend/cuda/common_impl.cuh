@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
@@ -40,6 +41,36 @@ void LaunchPdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cu
   config.attrs = attr;
   config.numAttrs = 1;
   cudaLaunchKernelEx(&config, kernel, args...);  // errors surface through cudaGetLastError
+}
+
+// Asks the copy engine to bring [p, p + bytes) into L2 without waiting for it (sm_90). p and
+// bytes are multiples of 16. A hint: it changes no memory and nothing waits on it.
+__device__ __forceinline__ void PrefetchL2(const void* p, int bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
+}
+
+// Bytes of each prefetch unit (a weight row, or one K split of it) that a kernel may ask L2
+// for before waiting on its predecessor: the units of the blocks that can be resident at once
+// share half of L2, so early prefetches are not evicted before they are read. A multiple of 128
+// bytes; 0 when even that does not fit. `kernel` launches with `threads` threads and `smem`
+// bytes of dynamic shared memory, each block covering `units_per_block` units.
+template <typename... Params>
+int L2PrefetchBytes(void (*kernel)(Params...), int threads, size_t smem, int64_t units,
+                    int unit_bytes, int units_per_block) {
+  static int sms = 0, l2_bytes = 0;
+  if (sms == 0) {
+    int device = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device);
+  }
+  int blocks_per_sm = 0;
+  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, threads, smem);
+  const int64_t resident = static_cast<int64_t>(std::max(1, sms * blocks_per_sm)) *
+                           units_per_block;
+  const int64_t concurrent = std::max<int64_t>(1, std::min(units, resident));
+  const int64_t budget = static_cast<int64_t>(l2_bytes) / 2 / concurrent;
+  return static_cast<int>(std::min<int64_t>(budget, unit_bytes) / 128 * 128);
 }
 
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -82,6 +113,11 @@ __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
 template <>
 __device__ __forceinline__ float FromFloat<float>(float x) {
   return x;
+}
+
+// x rounded to the nearest bf16, as a stored activation would be.
+__device__ __forceinline__ float RoundBf16(float x) {
+  return __bfloat162float(__float2bfloat16(x));
 }
 
 // Eight bf16 values in one 16-byte load.

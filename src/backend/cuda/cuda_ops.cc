@@ -5,15 +5,18 @@
 
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/attention_decode.cuh"
+#include "backend/cuda/candidates.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/elementwise.cuh"
 #include "backend/cuda/flash_prefill.cuh"
 #include "backend/cuda/gemv.cuh"
 #include "backend/cuda/moe.cuh"
+#include "backend/cuda/moe_small_batch.cuh"
 #include "backend/cuda/qkv.cuh"
 #include "backend/cuda/sample.cuh"
 #include "backend/op_checks.h"
+#include "backend/op_composition.h"
 
 namespace tokenfab {
 namespace {
@@ -74,15 +77,32 @@ Result<Tensor> CudaOps::Intermediate(DType dtype, int64_t rows, int64_t cols) {
   return Tensor(intermediate_.data(), dtype, {rows, cols});
 }
 
-Result<int*> CudaOps::Counters(int64_t count) {
+Result<int*> CudaOps::Counters(DeviceBuffer* buffer, int64_t count) {
   const size_t bytes = static_cast<size_t>(count) * sizeof(int);
-  if (counters_.bytes() < bytes) {
-    if (!counters_.empty()) retired_scratch_.push_back(std::move(counters_));
-    TF_ASSIGN_OR_RETURN(counters_, backend_->Allocate(std::max<size_t>(bytes, 4096)));
+  if (buffer->bytes() < bytes) {
+    if (!buffer->empty()) retired_scratch_.push_back(std::move(*buffer));
+    TF_ASSIGN_OR_RETURN(*buffer, backend_->Allocate(std::max<size_t>(bytes, 4096)));
     TF_CUDA_RETURN_IF_ERROR(
-        cudaMemsetAsync(counters_.data(), 0, counters_.bytes(), backend_->stream()));
+        cudaMemsetAsync(buffer->data(), 0, buffer->bytes(), backend_->stream()));
   }
-  return static_cast<int*>(counters_.data());
+  return static_cast<int*>(buffer->data());
+}
+
+cuda::GemvParams CudaOps::GemvFor(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                  const Tensor& out, bool accumulate) {
+  cuda::GemvParams g;
+  g.output = accumulate ? cuda::GemvOutput::kAddF32
+                        : (out.dtype == DType::kF32 ? cuda::GemvOutput::kStoreF32
+                                                    : cuda::GemvOutput::kStoreBf16);
+  g.x = Ptr(x);
+  g.w = Ptr(w);
+  g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
+  g.out = out.data;
+  g.m = static_cast<int>(x.dim(0));
+  g.n = static_cast<int>(w.dim(0));
+  g.k = static_cast<int>(x.dim(1));
+  g.prefetch = cuda::CandidateEnabled(cuda::Candidate::kGemvPrefetch);
+  return g;
 }
 
 // x (act or f32) @ w^T (+ bias) into out, or added into an f32 out.
@@ -96,16 +116,7 @@ Status CudaOps::Gemm(const Tensor& x, const Tensor& w, const Tensor& bias, const
                             static_cast<int>(x.dim(1))};
     TF_RETURN_IF_ERROR(Launched(cuda::LaunchMatMulF32(p, backend_->stream()), "MatMulF32"));
   } else {
-    cuda::GemvParams g;
-    g.output = accumulate ? cuda::GemvOutput::kAddF32
-                          : (out_f32 ? cuda::GemvOutput::kStoreF32 : cuda::GemvOutput::kStoreBf16);
-    g.x = Ptr(x);
-    g.w = Ptr(w);
-    g.bias = bias.empty() ? nullptr : Ptr<float>(bias);
-    g.out = out.data;
-    g.m = static_cast<int>(x.dim(0));
-    g.n = static_cast<int>(w.dim(0));
-    g.k = static_cast<int>(x.dim(1));
+    const cuda::GemvParams g = GemvFor(x, w, bias, out, accumulate);
     if (cuda::GemvSupports(g)) {  // decode-sized: bandwidth-bound, bias fused
       return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
     }
@@ -125,26 +136,32 @@ Status CudaOps::MatMul(const Tensor& x, const Tensor& w, const Tensor& bias, con
 }
 
 Status CudaOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps, const Tensor& w,
-                           const Tensor& bias, const Tensor& out) {
-  TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, out, kAct));
+                           const Tensor& bias, bool gated, const Tensor& out) {
+  TF_RETURN_IF_ERROR(CheckNormMatMul(x, norm_weight, w, bias, gated, out, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
   // The norm as its own kernel, then the projection (see gemv.cuh on why not fused).
   TF_ASSIGN_OR_RETURN(const Tensor normed, Intermediate(kAct, x.dim(0), x.dim(1)));
   TF_RETURN_IF_ERROR(RmsNorm(x, norm_weight, eps, normed));
-  return Gemm(normed, w, bias, out, /*accumulate=*/false);
+  if (!gated) return Gemm(normed, w, bias, out, /*accumulate=*/false);
+  const int64_t rows = x.dim(0), n = w.dim(0);
+  if (cuda::CandidateEnabled(cuda::Candidate::kGatedGemv)) {
+    cuda::GemvParams g = GemvFor(normed, w, bias, out, /*accumulate=*/false);
+    g.gated = true;
+    g.n = static_cast<int>(n / 2);
+    if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
+  }
+  // The [M, 2I] product in scratch, then silu(gate) * up into out.
+  TF_ASSIGN_OR_RETURN(void* product, Scratch(static_cast<size_t>(rows * n) * DTypeSize(kAct)));
+  const Tensor y(product, kAct, {rows, n});
+  TF_RETURN_IF_ERROR(Gemm(normed, w, bias, y, /*accumulate=*/false));
+  cuda::SiluMulParams sp{Ptr(y), Ptr(out), static_cast<int>(rows), static_cast<int>(n / 2)};
+  return Launched(cuda::LaunchSiluMul(sp, backend_->stream()), "SiluMul");
 }
 
-Status CudaOps::MatMulAdd(const Tensor& x, bool gated, const Tensor& w, const Tensor& bias,
+Status CudaOps::MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                           const Tensor& residual) {
-  TF_RETURN_IF_ERROR(CheckMatMulAdd(x, gated, w, bias, residual, kAct));
+  TF_RETURN_IF_ERROR(CheckMatMulAdd(x, w, bias, residual, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
-  const int64_t k = w.dim(1);
-  if (gated) {
-    TF_ASSIGN_OR_RETURN(const Tensor act, Intermediate(kAct, x.dim(0), k));
-    cuda::SiluMulParams sp{Ptr(x), Ptr(act), static_cast<int>(x.dim(0)), static_cast<int>(k)};
-    TF_RETURN_IF_ERROR(Launched(cuda::LaunchSiluMul(sp, backend_->stream()), "SiluMul"));
-    return Gemm(act, w, bias, residual, /*accumulate=*/true);
-  }
   return Gemm(x, w, bias, residual, /*accumulate=*/true);
 }
 
@@ -215,8 +232,8 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
   }
   if (decode_kernel) {
     if (p.splits > 1) {
-      TF_ASSIGN_OR_RETURN(p.split_counters,
-                          Counters(static_cast<int64_t>(meta.num_tokens) * a.num_kv_heads));
+      TF_ASSIGN_OR_RETURN(p.split_counters, Counters(&split_counters_, static_cast<int64_t>(
+                                                         meta.num_tokens) * a.num_kv_heads));
     }
     return Launched(cuda::LaunchAttentionDecode(p, backend_->stream()), "AttentionDecode");
   }
@@ -255,6 +272,40 @@ Status CudaOps::MoeExperts(const MoeArgs& a) {
   TF_ASSIGN_OR_RETURN(p.scratch, Scratch(cuda::MoeScratchBytes(p.num_tokens, p.top_k,
                                                                p.num_experts, p.hidden, p.inter)));
   return Launched(cuda::LaunchMoeExperts(p, backend_->stream()), "MoeExperts");
+}
+
+Status CudaOps::MoeBlock(const MoeBlockArgs& a) {
+  if (!cuda::CandidateEnabled(cuda::Candidate::kMoeSmallBatch) ||
+      a.residual.rank != 2 || a.residual.dim(0) > cuda::kMoeSmallMaxTokens) {
+    return ComposeMoeBlock(*this, a);
+  }
+  TF_RETURN_IF_ERROR(CheckMoeBlock(a, kAct));
+  for (const Tensor* w : {&a.router, &a.gate_up, &a.down}) {
+    TF_RETURN_IF_ERROR(RequireBf16(*w, "MoE weights"));
+  }
+  cuda::MoeSmallBatchParams p;
+  p.residual = Ptr<float>(a.residual);
+  p.norm_weight = Ptr<float>(a.norm_weight);
+  p.eps = a.norm_eps;
+  p.router = Ptr(a.router);
+  p.gate_up = Ptr(a.gate_up);
+  p.down = Ptr(a.down);
+  p.normed = Ptr<float>(a.normed);
+  p.logits = Ptr<float>(a.logits);
+  p.ids = Ptr<int32_t>(a.expert_ids);
+  p.weights = Ptr<float>(a.expert_weights);
+  p.num_tokens = static_cast<int>(a.residual.dim(0));
+  p.hidden = static_cast<int>(a.residual.dim(1));
+  p.inter = static_cast<int>(a.gate_up.dim(1) / 2);
+  p.num_experts = static_cast<int>(a.gate_up.dim(0));
+  p.top_k = static_cast<int>(a.expert_ids.dim(1));
+  p.normalize = a.normalize;
+  TF_ASSIGN_OR_RETURN(void* act,
+                      Scratch(cuda::MoeSmallBatchActBytes(p.num_tokens, p.top_k, p.inter)));
+  p.act = static_cast<float*>(act);
+  TF_ASSIGN_OR_RETURN(p.ticket, Counters(&moe_ticket_, 1));
+  if (!cuda::MoeSmallBatchSupports(p)) return ComposeMoeBlock(*this, a);
+  return Launched(cuda::LaunchMoeSmallBatch(p, backend_->stream()), "MoeSmallBatch");
 }
 
 Status CudaOps::GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) {

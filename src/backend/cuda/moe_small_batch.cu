@@ -1,0 +1,303 @@
+#include <algorithm>
+#include <cfloat>
+
+#include "backend/cuda/common_impl.cuh"
+#include "backend/cuda/moe_small_batch.cuh"
+
+namespace tokenfab::cuda {
+namespace {
+
+constexpr int kRouterWarps = 4;  // one expert per warp
+constexpr int kGateWarps = 4;    // H split across the warps of a gate/up block
+constexpr int kGateRows = 4;     // intermediate rows per gate/up block
+constexpr int kDownRows = 4;     // hidden rows per down block
+constexpr int kMaxHidden = 8192;
+
+// The routing names no expert when every remaining logit is -inf or NaN (MoeRoute leaves the
+// id at E then); such a slot reads expert 0's weights and is left out of the sum (DownKernel).
+__device__ __forceinline__ int ValidExpert(int id, int num_experts) {
+  return id >= 0 && id < num_experts ? id : 0;
+}
+
+// Token t's routing from its logits, by MoeRouteKernel's rule (the same per-lane order, so the
+// same choices and weights for the same logits): softmax statistics, then k rounds of warp
+// arg-max, ties to the lower expert id. One warp; the logits were written by other blocks.
+__device__ void RouteToken(const MoeSmallBatchParams& p, int t) {
+  const int lane = threadIdx.x & 31;
+  const float* row = p.logits + static_cast<int64_t>(t) * p.num_experts;
+  float mx = -INFINITY;
+  for (int e = lane; e < p.num_experts; e += 32) mx = fmaxf(mx, __ldcg(row + e));
+  mx = WarpMax(mx);
+  float sum = 0.0f;
+  for (int e = lane; e < p.num_experts; e += 32) sum += __expf(__ldcg(row + e) - mx);
+  sum = WarpSum(sum);
+  unsigned taken = 0;  // bit i: expert lane + 32 * i already chosen
+  float chosen_sum = 0.0f;
+  for (int k = 0; k < p.top_k; ++k) {
+    float best = -INFINITY;
+    int best_e = p.num_experts;
+    for (int i = 0, e = lane; e < p.num_experts; ++i, e += 32) {
+      const float v = __ldcg(row + e);
+      if (!(taken >> i & 1u) && (v > best || (v == best && e < best_e))) {
+        best = v;
+        best_e = e;
+      }
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const float other = __shfl_xor_sync(kFullMask, best, offset);
+      const int other_e = __shfl_xor_sync(kFullMask, best_e, offset);
+      if (other > best || (other == best && other_e < best_e)) {
+        best = other;
+        best_e = other_e;
+      }
+    }
+    if ((best_e & 31) == lane) taken |= 1u << (best_e >> 5);
+    const float prob = __expf(best - mx) / sum;
+    chosen_sum += prob;
+    if (lane == 0) {
+      p.ids[t * p.top_k + k] = best_e;
+      p.weights[t * p.top_k + k] = prob;
+    }
+  }
+  if (p.normalize && lane == 0) {
+    for (int k = 0; k < p.top_k; ++k) p.weights[t * p.top_k + k] /= chosen_sum;
+  }
+}
+
+// Block b scores experts 4b .. 4b + 3 (a warp each) for every token, from the normalised rows
+// it computes itself (block 0 also stores them for the gate/up kernel); the last block to
+// finish routes the tokens and resets the ticket.
+template <int kT>
+__global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchParams p) {
+  extern __shared__ float x_s[];  // [kT][H]
+  __shared__ float scratch[32];
+  __shared__ int ticket;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int e = blockIdx.x * kRouterWarps + warp;
+  const int h = p.hidden;
+  const Bf16x8* w = reinterpret_cast<const Bf16x8*>(
+      p.router + static_cast<int64_t>(min(e, p.num_experts - 1)) * h);
+  if (lane == 0) PrefetchL2(w, h * 2);
+  WaitForPriorGrids();
+#pragma unroll
+  for (int t = 0; t < kT; ++t) {  // RmsNormKernel's arithmetic
+    const float* x = p.residual + static_cast<int64_t>(t) * h;
+    float sum_sq = 0.0f;
+    for (int i = threadIdx.x * 8; i < h; i += blockDim.x * 8) {
+      float v[8];
+      Load8(x + i, v);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sum_sq += v[j] * v[j];
+    }
+    const float inv_rms = rsqrtf(BlockSum(sum_sq, scratch) / h + p.eps);
+    for (int i = threadIdx.x * 8; i < h; i += blockDim.x * 8) {
+      float v[8];
+      Load8(x + i, v);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[j] = p.norm_weight[i + j] * (v[j] * inv_rms);
+      Store8(x_s + t * h + i, v);
+      if (blockIdx.x == 0) Store8(p.normed + static_cast<int64_t>(t) * h + i, v);
+    }
+  }
+  __syncthreads();
+  if (e < p.num_experts) {
+    float acc[kT] = {};
+    for (int v = lane; v < h / 8; v += 32) {
+      float wf[8];
+      Unpack(LoadReadOnly(w + v), wf);
+#pragma unroll
+      for (int t = 0; t < kT; ++t) {
+        float xf[8];
+        Load8(x_s + t * h + v * 8, xf);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[t] += wf[j] * xf[j];
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kT; ++t) {
+      const float s = WarpSum(acc[t]);
+      if (lane == 0) p.logits[static_cast<int64_t>(t) * p.num_experts + e] = s;
+    }
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) ticket = atomicAdd(p.ticket, 1);
+  __syncthreads();
+  if (ticket != static_cast<int>(gridDim.x) - 1) return;
+  __threadfence();
+  if (warp < kT) RouteToken(p, warp);
+  if (threadIdx.x == 0) *p.ticket = 0;
+}
+
+// Block (strip of kGateRows intermediate rows, (token, slot) pair): each warp streams one
+// kGateWarps-th of H for the strip's gate and up rows (two 16-byte steps per lane in flight);
+// the warps' sums meet in shared memory and give act = silu(gate . x) * (up . x).
+__global__ void __launch_bounds__(kGateWarps * 32) GateUpKernel(MoeSmallBatchParams p) {
+  __shared__ float partial[kGateWarps][2 * kGateRows];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int pair = blockIdx.y, t = pair / p.top_k;
+  const int j0 = blockIdx.x * kGateRows;
+  WaitForPriorGrids();  // the routing is the previous kernel's
+  const int e = ValidExpert(p.ids[pair], p.num_experts);
+  const int vecs = p.hidden / 8;
+  const int v_begin = vecs * warp / kGateWarps, v_end = vecs * (warp + 1) / kGateWarps;
+  const Bf16x8* rows[2 * kGateRows];  // gate rows, then the matching up rows
+#pragma unroll
+  for (int r = 0; r < 2 * kGateRows; ++r) {
+    const int j = min(j0 + r % kGateRows, p.inter - 1);
+    const int64_t row = static_cast<int64_t>(e) * 2 * p.inter + (r < kGateRows ? 0 : p.inter) + j;
+    rows[r] = reinterpret_cast<const Bf16x8*>(p.gate_up + row * p.hidden);
+  }
+  const float* x = p.normed + static_cast<int64_t>(t) * p.hidden;
+  float acc[2 * kGateRows] = {};
+  auto step = [&](const Bf16x8(&wv)[2 * kGateRows], int v) {
+    float xf[8];
+    Load8(x + v * 8, xf);
+#pragma unroll
+    for (int r = 0; r < 2 * kGateRows; ++r) {
+      float wf[8];
+      Unpack(wv[r], wf);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[r] += wf[j] * xf[j];
+    }
+  };
+  int v = v_begin + lane;
+  for (; v + 32 < v_end; v += 64) {
+    Bf16x8 a[2 * kGateRows], b[2 * kGateRows];
+#pragma unroll
+    for (int r = 0; r < 2 * kGateRows; ++r) {
+      a[r] = LoadReadOnly(rows[r] + v);
+      b[r] = LoadReadOnly(rows[r] + v + 32);
+    }
+    step(a, v);
+    step(b, v + 32);
+  }
+  if (v < v_end) {
+    Bf16x8 a[2 * kGateRows];
+#pragma unroll
+    for (int r = 0; r < 2 * kGateRows; ++r) a[r] = LoadReadOnly(rows[r] + v);
+    step(a, v);
+  }
+#pragma unroll
+  for (int r = 0; r < 2 * kGateRows; ++r) {
+    const float s = WarpSum(acc[r]);
+    if (lane == 0) partial[warp][r] = s;
+  }
+  __syncthreads();
+  const int r = threadIdx.x;
+  if (r < kGateRows && j0 + r < p.inter) {
+    float g = 0.0f, u = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kGateWarps; ++w) {
+      g += partial[w][r];
+      u += partial[w][kGateRows + r];
+    }
+    p.act[static_cast<int64_t>(pair) * p.inter + j0 + r] = g / (1.0f + __expf(-g)) * u;
+  }
+}
+
+// Block (strip of kDownRows hidden rows, token): warp (slot, part) streams one parts-th of the
+// slot's expert's down rows against its act; the block adds sum_k weight_k * (its sums), in
+// slot order as CombineKernel does, into the residual.
+__global__ void DownKernel(MoeSmallBatchParams p, int parts, int prefetch_bytes) {
+  extern __shared__ float partial[];  // [top_k * parts][kDownRows]
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int t = blockIdx.y, h0 = blockIdx.x * kDownRows;
+  const int slot = warp / parts, part = warp % parts;
+  // Safe before waiting: the routing comes from the router kernel, two kernels back. The
+  // gate/up kernel between calls launch_dependents only after its own wait (WaitForPriorGrids),
+  // so this grid starts after the router's grid completed; __ldcg reads past L1.
+  const int e = ValidExpert(__ldcg(p.ids + t * p.top_k + slot), p.num_experts);
+  const int vecs = p.inter / 8;
+  const int v_begin = vecs * part / parts, v_end = vecs * (part + 1) / parts;
+  auto row_of = [&](int r) {
+    const int64_t row = static_cast<int64_t>(e) * p.hidden + min(h0 + r, p.hidden - 1);
+    return reinterpret_cast<const Bf16x8*>(p.down + row * p.inter);
+  };
+  if (prefetch_bytes > 0 && lane < kDownRows && v_end > v_begin) {
+    PrefetchL2(row_of(lane) + v_begin, min((v_end - v_begin) * 16, prefetch_bytes));
+  }
+  const Bf16x8* rows[kDownRows];
+#pragma unroll
+  for (int r = 0; r < kDownRows; ++r) rows[r] = row_of(r);
+  WaitForPriorGrids();  // act is the previous kernel's
+  const float* act = p.act + (static_cast<int64_t>(t) * p.top_k + slot) * p.inter;
+  float acc[kDownRows] = {};
+  for (int v = v_begin + lane; v < v_end; v += 32) {
+    Bf16x8 wv[kDownRows];
+#pragma unroll
+    for (int r = 0; r < kDownRows; ++r) wv[r] = LoadReadOnly(rows[r] + v);
+    float af[8];
+    Load8(act + v * 8, af);
+#pragma unroll
+    for (int r = 0; r < kDownRows; ++r) {
+      float wf[8];
+      Unpack(wv[r], wf);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[r] += wf[j] * af[j];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kDownRows; ++r) {
+    const float s = WarpSum(acc[r]);
+    if (lane == 0) partial[warp * kDownRows + r] = s;
+  }
+  __syncthreads();
+  const int r = threadIdx.x;
+  if (r < kDownRows && h0 + r < p.hidden) {
+    float total = 0.0f;
+    for (int k = 0; k < p.top_k; ++k) {
+      const int id = p.ids[t * p.top_k + k];
+      if (id < 0 || id >= p.num_experts) continue;  // no expert: contributes nothing
+      float contrib = 0.0f;
+      for (int q = 0; q < parts; ++q) contrib += partial[(k * parts + q) * kDownRows + r];
+      total += p.weights[t * p.top_k + k] * contrib;
+    }
+    p.residual[static_cast<int64_t>(t) * p.hidden + h0 + r] += total;
+  }
+}
+
+}  // namespace
+
+bool MoeSmallBatchSupports(const MoeSmallBatchParams& p) {
+  return p.num_tokens >= 1 && p.num_tokens <= kMoeSmallMaxTokens && p.hidden > 0 &&
+         p.hidden % 8 == 0 && p.hidden <= kMaxHidden && p.inter > 0 && p.inter % 8 == 0 &&
+         p.num_experts >= 1 && p.num_experts <= 1024 && p.top_k >= 1 &&
+         p.top_k <= std::min(p.num_experts, 32) && Aligned16(p.router) && Aligned16(p.gate_up) &&
+         Aligned16(p.down) && Aligned16(p.residual) && Aligned16(p.normed) && Aligned16(p.act);
+}
+
+size_t MoeSmallBatchActBytes(int num_tokens, int top_k, int inter) {
+  return sizeof(float) * static_cast<size_t>(num_tokens) * top_k * inter;
+}
+
+cudaError_t LaunchMoeSmallBatch(const MoeSmallBatchParams& p, cudaStream_t stream) {
+  if (!MoeSmallBatchSupports(p)) return cudaErrorInvalidValue;
+  const int router_blocks = (p.num_experts + kRouterWarps - 1) / kRouterWarps;
+  const size_t x_bytes = sizeof(float) * static_cast<size_t>(p.num_tokens) * p.hidden;
+  if (p.num_tokens == 1) {
+    cudaFuncSetAttribute(RouterKernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(x_bytes));
+    LaunchPdl(RouterKernel<1>, router_blocks, kRouterWarps * 32, x_bytes, stream, p);
+  } else {
+    cudaFuncSetAttribute(RouterKernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(x_bytes));
+    LaunchPdl(RouterKernel<2>, router_blocks, kRouterWarps * 32, x_bytes, stream, p);
+  }
+  const dim3 gate_grid((p.inter + kGateRows - 1) / kGateRows, p.num_tokens * p.top_k);
+  LaunchPdl(GateUpKernel, gate_grid, kGateWarps * 32, 0, stream, p);
+  // Few experts per token: split I across up to four warps each, for enough loads in flight.
+  const int parts = std::max(1, std::min(4, 8 / p.top_k));
+  const int threads = p.top_k * parts * 32;
+  const size_t partial_bytes = sizeof(float) * p.top_k * parts * kDownRows;
+  const int64_t units = static_cast<int64_t>(p.num_tokens) * p.top_k * parts * p.hidden;
+  const int unit_bytes = (p.inter / 8 + parts - 1) / parts * 16;
+  const int prefetch = L2PrefetchBytes(DownKernel, threads, partial_bytes, units, unit_bytes,
+                                       kDownRows * p.top_k * parts);
+  const dim3 down_grid((p.hidden + kDownRows - 1) / kDownRows, p.num_tokens);
+  LaunchPdl(DownKernel, down_grid, threads, partial_bytes, stream, p, parts, prefetch);
+  return cudaGetLastError();
+}
+
+}  // namespace tokenfab::cuda
