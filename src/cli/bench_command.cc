@@ -2,6 +2,8 @@
 // OpenAI-compatible endpoint, over a sweep of concurrencies or request rates, writing JSON
 // and a self-contained HTML report. `--merge a.json,b.json` combines earlier runs (e.g.
 // tokenfab and llama-server) into one report without sending any request.
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include "bench/html_report.h"
 #include "bench/http_client.h"
 #include "bench/load_generator.h"
+#include "bench/rate_search.h"
 #include "bench/workload.h"
 #include "cli/command.h"
 
@@ -134,8 +137,26 @@ Status RunBench(const Flags& flags) {
   TF_ASSIGN_OR_RETURN(slo.ttft_s, flags.GetDouble("slo-ttft", 2.0));
   TF_ASSIGN_OR_RETURN(slo.tpot_s, flags.GetDouble("slo-tpot", 0.1));
 
+  const bool find_max_rate = flags.Has("find-max-rate");
+  RateSearchConfig search;
+  double trial_seconds = 0;
+  if (find_max_rate) {
+    if (flags.Has("request-rate") || flags.Has("concurrency")) {
+      return InvalidArgumentError("--find-max-rate picks its own rates: drop --request-rate and "
+                                  "--concurrency");
+    }
+    TF_ASSIGN_OR_RETURN(search.start_rate, flags.GetDouble("find-max-rate", 4));
+    TF_ASSIGN_OR_RETURN(search.max_rate, flags.GetDouble("max-rate", 1024));
+    TF_ASSIGN_OR_RETURN(search.precision, flags.GetDouble("rate-precision", 0.1));
+    search.min_rate = std::min(search.start_rate, search.start_rate / 64);
+    TF_RETURN_IF_ERROR(search.Validate());
+    TF_ASSIGN_OR_RETURN(trial_seconds, flags.GetDouble("trial-seconds", 30));
+    if (!(trial_seconds > 0)) return InvalidArgumentError("--trial-seconds must be > 0");
+  }
   std::vector<double> rates, concurrencies;
-  if (flags.Has("request-rate")) {
+  if (find_max_rate) {
+    // Rates come from the search below.
+  } else if (flags.Has("request-rate")) {
     TF_ASSIGN_OR_RETURN(rates, ParseDoubleList(flags.GetString("request-rate"), "--request-rate"));
     for (double r : rates) {
       if (!(r > 0)) return InvalidArgumentError("--request-rate values must be > 0");
@@ -163,23 +184,26 @@ Status RunBench(const Flags& flags) {
   }
 
   std::vector<RunSummary> runs;
-  const size_t n = rates.empty() ? concurrencies.size() : rates.size();
-  for (size_t i = 0; i < n; ++i) {
+  // One run of `subset` at a concurrency (rate 0) or a Poisson rate, summarised into `runs`.
+  auto run_point = [&](int32_t concurrency, double rate,
+                       const std::vector<Session>& subset) -> Result<const RunSummary*> {
     LoadConfig lc = load;
     std::string point;
-    if (rates.empty()) {
-      lc.concurrency = static_cast<int32_t>(concurrencies[i]);
+    if (rate == 0) {
+      lc.concurrency = concurrency;
       point = "c=" + std::to_string(lc.concurrency);
     } else {
-      lc.request_rate = rates[i];
+      lc.request_rate = rate;
       char text[32];
-      std::snprintf(text, sizeof(text), "rate=%g", rates[i]);
+      std::snprintf(text, sizeof(text), "rate=%.3g", rate);
       point = text;
     }
+    size_t turns = 0;
+    for (const Session& s : subset) turns += s.turns.size();
     std::mutex progress_mu;
-    ProgressBar progress(name + " @ " + point, static_cast<int64_t>(total_turns));
+    ProgressBar progress(name + " @ " + point, static_cast<int64_t>(turns));
     int64_t done = 0, failed = 0;
-    TF_ASSIGN_OR_RETURN(const LoadResult result, RunLoad(lc, sessions, [&](const RequestRecord& r) {
+    TF_ASSIGN_OR_RETURN(const LoadResult result, RunLoad(lc, subset, [&](const RequestRecord& r) {
       std::lock_guard<std::mutex> lock(progress_mu);
       ++done;
       failed += !r.ok;
@@ -192,7 +216,26 @@ Status RunBench(const Flags& flags) {
     s.request_rate = lc.request_rate;
     PrintJson(SummaryToJson(s, /*with_samples=*/false));
     runs.push_back(std::move(s));
+    return &runs.back();
+  };
+  RateSearchResult found;
+  if (find_max_rate) {
+    // Each trial offers about trial_seconds of arrivals (50 sessions at least, --num-requests at
+    // most) and passes when every request completed with p99 TTFT and TPOT within the limits.
+    TF_ASSIGN_OR_RETURN(found, FindMaxRate(search, [&](double rate) -> Result<bool> {
+      const size_t n = std::clamp<size_t>(static_cast<size_t>(std::ceil(rate * trial_seconds)),
+                                          std::min<size_t>(50, sessions.size()), sessions.size());
+      const std::vector<Session> subset(sessions.begin(), sessions.begin() + n);
+      TF_ASSIGN_OR_RETURN(const RunSummary* s, run_point(0, rate, subset));
+      return s->slo_met && s->failed == 0;
+    }));
+    Json line = {{"max_rate_meeting_slo", found.max_rate}, {"capped", found.capped}};
+    PrintJson(line);
   }
+  for (double c : concurrencies) {
+    TF_RETURN_IF_ERROR(run_point(static_cast<int32_t>(c), 0, sessions).status());
+  }
+  for (double r : rates) TF_RETURN_IF_ERROR(run_point(0, r, sessions).status());
   Json config = {{"url", flags.GetString("url", "http://127.0.0.1:8000")},
                  {"model", load.model},
                  {"endpoint", endpoint},
@@ -208,7 +251,25 @@ Status RunBench(const Flags& flags) {
                  {"document_len", w.document_len},
                  {"seed", w.seed},
                  {"ignore_eos", load.ignore_eos}};
-  const std::string title = flags.GetString("title", "tokenfab bench: " + WorkloadKindName(w.kind) + " workload, " + load.model);
+  std::string title = flags.GetString(
+      "title", "tokenfab bench: " + WorkloadKindName(w.kind) + " workload, " + load.model);
+  if (find_max_rate) {
+    Json trials = Json::array();
+    for (const RateTrial& t : found.trials) {
+      trials.push_back({{"rate", t.rate}, {"passed", t.passed}});
+    }
+    config["rate_search"] = {{"max_rate_meeting_slo", found.max_rate},
+                             {"capped", found.capped},
+                             {"precision", search.precision},
+                             {"trial_seconds", trial_seconds},
+                             {"slo_ttft_s", slo.ttft_s},
+                             {"slo_tpot_s", slo.tpot_s},
+                             {"trials", trials}};
+    char text[96];
+    std::snprintf(text, sizeof(text), " (highest rate meeting the SLO: %s%.3g req/s)",
+                  found.capped ? ">= " : "", found.max_rate);
+    title += text;
+  }
   return WriteOutputs(flags, title, config, runs);
 }
 
@@ -234,6 +295,10 @@ Command BenchCommand() {
       {"document-len", true, "long-context: words per document (default 8000)"},
       {"concurrency", true, "closed loop: sessions in flight; a list sweeps (default 1)"},
       {"request-rate", true, "open loop: Poisson arrivals per second; a list sweeps"},
+      {"find-max-rate", true, "search the highest Poisson rate meeting the SLO, from this start"},
+      {"max-rate", true, "--find-max-rate: the highest rate tried (default 1024)"},
+      {"rate-precision", true, "--find-max-rate: relative precision of the answer (default 0.1)"},
+      {"trial-seconds", true, "--find-max-rate: seconds of arrivals per trial (default 30)"},
       {"max-concurrency", true, "open loop: sessions in flight at most (default 1024)"},
       {"temperature", true, "sampling temperature sent (default 0)"},
       {"no-ignore-eos", false, "let the model stop early (default: ignore_eos, exact lengths)"},
