@@ -103,9 +103,8 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
 }
 
 # Tokens the server says it generated (its own Prometheus counter), so that requests a server
-# fails still count for the work it did: llama-server fails many random-weight requests in its
-# output parser after generating their tokens, and the client-side throughput would only count
-# the ones that succeeded.
+# fails still count for the work it did (llama-server's output parser used to fail random-weight
+# requests after generating their tokens; tools/device/llama_cpp.sh now patches that).
 server_tokens() {  # server_tokens PORT
   curl -sf "http://127.0.0.1:$1/metrics" |
     awk '/^(tokenfab_engine_generated_tokens_total|llamacpp:tokens_predicted_total) / {print $2}'

@@ -30,6 +30,9 @@ struct HttpConnection::Impl {
   beast::flat_buffer buffer;
   std::string host;
   bool open = false;
+  int responses = 0;             // read in full
+  bool header_received = false;  // of the current response
+  bool stale_failure = false;
 
   // Runs one asynchronous operation to completion or its deadline (the stream's timer closes
   // the socket, failing the operation with beast::error::timeout).
@@ -78,6 +81,8 @@ Result<std::unique_ptr<HttpConnection>> HttpConnection::Connect(const std::strin
 }
 
 bool HttpConnection::open() const { return impl_->open; }
+int HttpConnection::responses() const { return impl_->responses; }
+bool HttpConnection::StaleFailure() const { return impl_->stale_failure; }
 
 void HttpConnection::Close() {
   if (!impl_ || !impl_->open) return;
@@ -111,10 +116,13 @@ Status HttpConnection::Send(const std::string& method, const std::string& target
   req.body() = body;
   req.keep_alive(true);
   req.prepare_payload();
+  impl_->header_received = false;
+  impl_->stale_failure = false;
   const auto ec = impl_->Run(Clock::now() + timeout, [&](auto handler) {
     http::async_write(impl_->stream, req, std::move(handler));
   });
   if (ec) {
+    impl_->stale_failure = impl_->responses > 0;
     Close();
     return UnavailableError("sending the request failed: " + ec.message());
   }
@@ -139,7 +147,15 @@ Result<HttpClientResponse> HttpConnection::Receive(std::chrono::milliseconds tim
   auto ec = impl_->Run(deadline, [&](auto handler) {
     http::async_read_header(impl_->stream, impl_->buffer, parser, std::move(handler));
   });
-  if (ec) return fail(ec, "reading the response header");
+  if (ec) {
+    // Nothing of a response came: on a used connection, the server closed it while idle.
+    const bool closed_by_peer = ec == http::error::end_of_stream || ec == net::error::eof ||
+                                ec == net::error::connection_reset ||
+                                ec == net::error::broken_pipe;
+    impl_->stale_failure = closed_by_peer && impl_->responses > 0 && impl_->buffer.size() == 0;
+    return fail(ec, "reading the response header");
+  }
+  impl_->header_received = true;
   HttpClientResponse response;
   response.status = static_cast<int>(parser.get().result_int());
   for (const auto& field : parser.get()) {
@@ -167,6 +183,7 @@ Result<HttpClientResponse> HttpConnection::Receive(std::chrono::milliseconds tim
     }
   }
   if (!on_body) response.body = std::move(parser.get().body());
+  ++impl_->responses;
   if (!response.keep_alive) Close();
   return response;
 }

@@ -51,6 +51,14 @@ class HttpConnection {
   Status SendRaw(std::string_view bytes, std::chrono::milliseconds timeout);
   bool open() const;
   void Close();
+  // Responses read in full on this connection so far: a connection that has served one may have
+  // been closed by the server while idle (see StaleFailure).
+  int responses() const;
+  // Whether the last Send/Receive failed before any byte of a response arrived on a connection
+  // that had already served one: the server had closed it between requests (llama-server does
+  // after each streamed response, without saying "Connection: close"), so the request never
+  // reached it and can go again on a new connection.
+  bool StaleFailure() const;
 
  private:
   struct Impl;

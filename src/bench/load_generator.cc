@@ -127,19 +127,27 @@ class Client {
   std::string Run(const Json& body, Clock::time_point run_start, RequestRecord* r) {
     const auto start = Clock::now();
     r->start_s = std::chrono::duration<double>(start - run_start).count();
-    if (!conn_ || !conn_->open()) {
-      auto c = HttpConnection::Connect(c_.host, c_.port, std::chrono::seconds(30));
-      if (!c.ok()) {
-        r->error = c.status().message();
-        r->e2e_s = Since(start);
-        return "";
-      }
-      conn_ = std::move(c).value();
-    }
-    SseReader sse(r, start);
     const std::string target = c_.path_prefix + (c_.chat ? "/v1/chat/completions" : "/v1/completions");
-    auto response = conn_->Request("POST", target, DumpBody(body), Headers(c_), c_.request_timeout,
-                                   [&](std::string_view data) { return sse.Feed(data); });
+    const std::string payload = DumpBody(body);
+    SseReader sse(r, start);
+    Result<HttpClientResponse> response = UnavailableError("not sent");
+    // A kept-alive connection the server closed while idle fails before any response byte:
+    // the request never reached the server, so it goes once more on a new connection.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!conn_ || !conn_->open()) {
+        auto c = HttpConnection::Connect(c_.host, c_.port, std::chrono::seconds(30));
+        if (!c.ok()) {
+          r->error = c.status().message();
+          r->e2e_s = Since(start);
+          return "";
+        }
+        conn_ = std::move(c).value();
+      }
+      response = conn_->Request("POST", target, payload, Headers(c_), c_.request_timeout,
+                                [&](std::string_view data) { return sse.Feed(data); });
+      if (response.ok() || !conn_->StaleFailure()) break;
+      conn_.reset();
+    }
     r->e2e_s = Since(start);
     if (!response.ok()) {
       r->error = response.status().message();

@@ -2,9 +2,14 @@
 // goodput, JSON round trips, the HTML report, and a run against a tiny in-process server.
 #include "bench/load_generator.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <set>
+#include <string>
 #include <thread>
+
+#include <boost/asio.hpp>
 
 #include <gtest/gtest.h>
 
@@ -139,6 +144,87 @@ TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
   c.request_rate = 200;
   ASSERT_OK_AND_ASSIGN(const LoadResult open, RunLoad(c, MakeWorkload(w)));
   EXPECT_EQ(open.records.size(), 8u);
+}
+
+// A server that closes every connection right after its streamed response, without saying
+// "Connection: close" (as llama-server does): each worker's kept-alive connection is stale when
+// its next request goes out, and that request must go again on a new connection, not fail.
+class ClosingServer {
+ public:
+  ClosingServer() : acceptor_(ioc_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ClosingServer() {
+    stop_ = true;
+    boost::system::error_code ignored;
+    boost::asio::ip::tcp::socket poke(ioc_);
+    poke.connect(acceptor_.local_endpoint(), ignored);  // wakes the blocking accept
+    thread_.join();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  int requests() const { return requests_; }
+
+ private:
+  void Serve() {
+    namespace net = boost::asio;
+    while (!stop_) {
+      net::ip::tcp::socket socket(ioc_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stop_) continue;
+      std::string request;
+      char buf[4096];
+      size_t header_end = std::string::npos;
+      while (header_end == std::string::npos) {  // the header, then Content-Length bytes
+        const size_t n = socket.read_some(net::buffer(buf), ec);
+        if (ec) break;
+        request.append(buf, n);
+        header_end = request.find("\r\n\r\n");
+      }
+      if (header_end == std::string::npos) continue;
+      const size_t cl = request.find("Content-Length: ");
+      const size_t length = cl == std::string::npos ? 0 : std::stoul(request.substr(cl + 16));
+      while (request.size() < header_end + 4 + length && !ec) {
+        request.append(buf, socket.read_some(net::buffer(buf), ec));
+      }
+      ++requests_;
+      const std::string events =
+          "data: {\"choices\": [{\"text\": \"x\"}]}\n\n"
+          "data: {\"choices\": [], \"usage\": {\"prompt_tokens\": 4, \"completion_tokens\": 1}}\n\n"
+          "data: [DONE]\n\n";
+      char size[16];
+      std::snprintf(size, sizeof(size), "%zx", events.size());
+      const std::string response =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
+          std::string(size) + "\r\n" + events + "\r\n0\r\n\r\n";
+      net::write(socket, net::buffer(response), ec);
+      socket.close(ec);  // no "Connection: close" was sent
+    }
+  }
+
+  boost::asio::io_context ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+TEST(LoadGeneratorTest, RetriesRequestsOnConnectionsTheServerClosedWhileIdle) {
+  ClosingServer server;
+  LoadConfig c;
+  c.port = server.port();
+  c.model = "fake";
+  c.chat = false;
+  c.concurrency = 2;
+  WorkloadConfig w;
+  w.kind = WorkloadKind::kMultiTurn;  // turns of a session share a connection, so do sessions
+  w.num_sessions = 4;
+  w.turns = 3;
+  w.system_prompt_len = 5;
+  ASSERT_OK_AND_ASSIGN(const LoadResult result, RunLoad(c, MakeWorkload(w)));
+  ASSERT_EQ(result.records.size(), 12u);
+  for (const RequestRecord& r : result.records) EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(server.requests(), 12) << "each request reached the server exactly once";
 }
 
 }  // namespace
