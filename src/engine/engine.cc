@@ -25,6 +25,7 @@ struct Engine::Sequence {
   std::vector<SampledToken> pending;  // generated since the last output
   int32_t cached_prompt_tokens = -1;  // prefix-cache hit on first admission; -1 before
   bool pinned = false;
+  std::chrono::steady_clock::time_point first_scheduled{};  // epoch until a step runs it
 
   std::span<const int32_t> prompt() const { return {tokens.data(), size_t(prompt_len)}; }
   std::span<const int32_t> output() const {
@@ -253,6 +254,7 @@ void Engine::Finish(Sequence* s, FinishReason reason, Status status) {
   out.status = std::move(status);
   out.prompt_tokens = s->prompt_len;
   out.cached_prompt_tokens = std::max(0, s->cached_prompt_tokens);
+  out.first_scheduled = s->first_scheduled;
   OutputCallback callback = std::move(s->on_output);
   seqs_.erase(s->sched.id);  // s is gone
   callback(std::move(out));
@@ -266,6 +268,7 @@ void Engine::Deliver(Sequence* s) {
   s->pending.clear();
   out.prompt_tokens = s->prompt_len;
   out.cached_prompt_tokens = std::max(0, s->cached_prompt_tokens);
+  out.first_scheduled = s->first_scheduled;
   s->on_output(std::move(out));
 }
 
@@ -387,6 +390,7 @@ Status Engine::Step() {
   chunks.reserve(plan.chunks.size());
   for (const ScheduledChunk& c : plan.chunks) {
     Sequence* s = seqs_.at(c.seq->id).get();
+    if (s->first_scheduled == std::chrono::steady_clock::time_point{}) s->first_scheduled = start;
     const int32_t done = s->sched.num_computed;
     const bool completes = done + c.num_tokens == static_cast<int32_t>(s->tokens.size());
     chunks.push_back({std::span<const int32_t>(s->tokens).subspan(done, c.num_tokens), done,

@@ -4,6 +4,7 @@
 // Thread-safety: plain values.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -34,6 +35,9 @@ struct RequestOutput {
   Status status;                     // not OK: the request failed (and is finished)
   int32_t prompt_tokens = 0;
   int32_t cached_prompt_tokens = 0;  // prompt tokens found in the prefix cache on admission
+  // When a step first computed part of this request (its wait in the queue ends there); the
+  // clock's epoch if none has yet.
+  std::chrono::steady_clock::time_point first_scheduled{};
 };
 
 // Receives a request's outputs on the engine's thread, in order, the last with finished set.

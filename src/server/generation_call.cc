@@ -53,6 +53,7 @@ GenerationCall::GenerationCall(CallContext context, std::shared_ptr<HttpExchange
 
 void GenerationCall::Start() {
   auto self = shared_from_this();
+  submitted_ = std::chrono::steady_clock::now();
   for (size_t i = 0; i < engine_requests_.size(); ++i) {
     double retry_after = 0;
     OutputCallback on_output = [self, i](RequestOutput&& out) {
@@ -151,6 +152,9 @@ void GenerationCall::OnOutput(size_t index, RequestOutput out) {
     return;
   }
   cached_tokens_ = std::max(cached_tokens_, out.cached_prompt_tokens);
+  if (first_scheduled_ == std::chrono::steady_clock::time_point{}) {
+    first_scheduled_ = out.first_scheduled;
+  }
   const auto now = std::chrono::steady_clock::now();
   if (!out.tokens.empty()) {
     if (!first_token_) {
@@ -300,10 +304,16 @@ void GenerationCall::Record(int http_status, const std::string& note) {
   int64_t completion = 0;
   for (const Choice& c : choices_) completion += c.completion_tokens;
   const auto now = std::chrono::steady_clock::now();
-  char timing[128];
-  std::snprintf(timing, sizeof(timing), "ttft_ms=%.1f e2e_ms=%.1f",
-                first_token_ ? 1e3 * Seconds(*first_token_ - arrival_) : -1.0,
-                1e3 * Seconds(now - arrival_));
+  // Where the time to first token went: parsing, template and tokenization before the engine
+  // had it (prepare), waiting for a step (queue), the steps up to the first token (prefill).
+  const bool scheduled = first_scheduled_ != std::chrono::steady_clock::time_point{};
+  auto ms = [](std::chrono::steady_clock::duration d) { return 1e3 * Seconds(d); };
+  char timing[192];
+  std::snprintf(timing, sizeof(timing),
+                "ttft_ms=%.1f e2e_ms=%.1f prepare_ms=%.1f queue_ms=%.1f prefill_ms=%.1f",
+                first_token_ ? ms(*first_token_ - arrival_) : -1.0, ms(now - arrival_),
+                ms(submitted_ - arrival_), scheduled ? ms(first_scheduled_ - submitted_) : -1.0,
+                scheduled && first_token_ ? ms(*first_token_ - first_scheduled_) : -1.0);
   LOG(INFO) << "request_id=" << id_ << " endpoint=" << endpoint_ << " status=" << http_status
             << " stream=" << (request_.stream ? "true" : "false") << " n=" << choices_.size()
             << " prompt_tokens=" << prompt_tokens_ << " cached_tokens=" << cached_tokens_

@@ -80,6 +80,8 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
   int32_t prompt_tokens_ = 0;
   int32_t cached_tokens_ = 0;
   std::optional<std::chrono::steady_clock::time_point> first_token_;
+  std::chrono::steady_clock::time_point submitted_{};        // handed to the engine
+  std::chrono::steady_clock::time_point first_scheduled_{};  // first engine step (engine's clock)
 };
 
 }  // namespace tokenfab

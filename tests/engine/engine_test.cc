@@ -333,6 +333,33 @@ TEST_F(EngineStopTest, EosEndsUnlessIgnored) {
   EXPECT_EQ(single_stopped[0].tokens.size(), static_cast<size_t>(stop_step_ + 1));
 }
 
+// Every output says when a step first ran the request (the server's queue / prefill split of
+// its time to first token): after it was added, before its first token came, the same each time.
+TEST(EngineTimingTest, OutputsCarryTheFirstScheduledStep) {
+  EngineConfig c = BaseConfig(Golden("llama_gqa4_llama3rope_classic"));
+  c.max_batch_tokens = 8;  // a 20-token prompt takes three steps
+  auto engine = MakeEngine(c);
+  ASSERT_NE(engine, nullptr);
+  EngineRequest r;
+  r.prompt = RandomTokens(20, engine->model_config().vocab_size, 4);
+  r.stop.max_tokens = 3;
+  std::vector<RequestOutput> outputs;
+  std::vector<std::chrono::steady_clock::time_point> received;
+  const auto added = std::chrono::steady_clock::now();
+  ASSERT_OK(engine->AddRequest(1, r, [&](RequestOutput&& out) {
+    received.push_back(std::chrono::steady_clock::now());
+    outputs.push_back(std::move(out));
+  }));
+  while (engine->HasWork()) ASSERT_OK(engine->Step());
+  ASSERT_EQ(outputs.size(), 3u);
+  EXPECT_TRUE(outputs.back().finished);
+  for (const RequestOutput& out : outputs) {
+    EXPECT_GE(out.first_scheduled, added);
+    EXPECT_LT(out.first_scheduled, received.front());
+    EXPECT_EQ(out.first_scheduled, outputs.front().first_scheduled);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Requests that can never fit, and bad requests.
 
