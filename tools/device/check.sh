@@ -126,7 +126,7 @@ if has candidates; then
       --dummy-weights --prompt-lens 16 --context-lens 600 --decode-steps 16 --repeats 1 \
       --score-len 0 "$@"
   }
-  for cands in "" gemv_prefetch gated_gemv gemv_prefetch,gated_gemv; do
+  for cands in "" gemv_prefetch gated_gemv pipelined_decode gemv_prefetch,gated_gemv; do
     ab llama8b configs/Llama-3.1-8B "$cands" --batch-sizes 1,2,64 --kv-cache-gb 20 \
       --max-batch-tokens 8192 $([ -n "$cands" ] && echo --no-ceilings)
   done

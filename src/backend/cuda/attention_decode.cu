@@ -2,6 +2,7 @@
 
 #include "backend/cuda/attention_decode.cuh"
 #include "backend/cuda/attention_impl.cuh"
+#include "backend/cuda/candidates.h"
 #include "backend/cuda/common_impl.cuh"
 
 namespace tokenfab::cuda {
@@ -11,8 +12,10 @@ constexpr int kWarps = 4;
 constexpr int kMaxGroup = 8;
 
 // D: head_dim; L = D / 8 lanes per key; K = 32 / L keys per warp step; kC keys per lane group
-// per round (fewer with more heads, for registers).
-template <int D, int G>
+// per round (fewer with more heads, for registers). kPipelined (Candidate::kPipelinedDecode):
+// each round's K/V loads are issued before the previous round is scored, so two rounds of
+// loads are in flight per lane instead of one.
+template <int D, int G, bool kPipelined>
 __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionParams p) {
   WaitForPriorGrids();
   constexpr int L = D / 8;
@@ -59,12 +62,8 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
         static_cast<int64_t>(g) * D + part * 8);
   };
 
-  // Each round a warp takes kC * K keys (K lane groups, kC keys each), loads all their K and V
-  // rows first, scores them, and folds them into the running softmax with one rescale. The
-  // loop bound is the warp's, not the lane group's, so lanes stay converged for the shuffles.
-  for (int base = my_begin + warp * K; base < my_end; base += kC * kGroups) {
-    Bf16x8 kv[kC], vv[kC];
-    bool present[kC];
+  // The K and V rows of the round starting at `base`; keys past the window are absent.
+  auto load_round = [&](int base, Bf16x8 (&kv)[kC], Bf16x8 (&vv)[kC], bool (&present)[kC]) {
 #pragma unroll
     for (int c = 0; c < kC; ++c) {
       const int key = base + c * kGroups + sub;
@@ -73,6 +72,23 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
       present[c] = kr != nullptr;
       kv[c] = kr ? LoadReadOnly(kr) : Bf16x8{};
       vv[c] = vr ? LoadReadOnly(vr) : Bf16x8{};
+    }
+  };
+
+  // Each round a warp takes kC * K keys (K lane groups, kC keys each), loads all their K and V
+  // rows first, scores them, and folds them into the running softmax with one rescale. The
+  // loop bound is the warp's, not the lane group's, so lanes stay converged for the shuffles.
+  constexpr int kStride = kC * kGroups;
+  Bf16x8 kv[kC], vv[kC];
+  bool present[kC];
+  if constexpr (kPipelined) load_round(my_begin + warp * K, kv, vv, present);
+  for (int base = my_begin + warp * K; base < my_end; base += kStride) {
+    Bf16x8 next_kv[kC], next_vv[kC];
+    bool next_present[kC];
+    if constexpr (kPipelined) {
+      load_round(base + kStride, next_kv, next_vv, next_present);  // in flight while we score
+    } else {
+      load_round(base, kv, vv, present);
     }
     float s[kC][G];
 #pragma unroll
@@ -117,6 +133,14 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
         l[h] += e;
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[h][i] += e * vf[i];
+      }
+    }
+    if constexpr (kPipelined) {
+#pragma unroll
+      for (int c = 0; c < kC; ++c) {
+        kv[c] = next_kv[c];
+        vv[c] = next_vv[c];
+        present[c] = next_present[c];
       }
     }
   }
@@ -205,14 +229,24 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
   if (threadIdx.x == 0) p.split_counters[t * p.num_kv_heads + g] = 0;
 }
 
-template <int D, int G>
-cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
+template <int D, int G, bool kPipelined>
+void LaunchTyped(const AttentionParams& p, cudaStream_t stream) {
   constexpr int kGroups = kWarps * (32 / (D / 8));
   const size_t smem = sizeof(float) * (kGroups * G * D + 2 * kGroups * G);
-  cudaFuncSetAttribute(AttentionDecodeKernel<D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  const auto kernel = AttentionDecodeKernel<D, G, kPipelined>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
   const dim3 grid(p.num_tokens, p.num_kv_heads, p.splits);
-  LaunchPdl(AttentionDecodeKernel<D, G>, grid, kWarps * 32, smem, stream, p);
+  LaunchPdl(kernel, grid, kWarps * 32, smem, stream, p);
+}
+
+template <int D, int G>
+cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
+  if (CandidateEnabled(Candidate::kPipelinedDecode)) {
+    LaunchTyped<D, G, true>(p, stream);
+  } else {
+    LaunchTyped<D, G, false>(p, stream);
+  }
   return cudaGetLastError();
 }
 

@@ -9,7 +9,7 @@ namespace tokenfab::cuda {
 namespace {
 
 constexpr Candidate kAll[] = {Candidate::kGemvPrefetch, Candidate::kGatedGemv,
-                              Candidate::kMoeSmallBatch};
+                              Candidate::kMoeSmallBatch, Candidate::kPipelinedDecode};
 
 // Bit i: kAll[i] is on.
 unsigned ParseCandidates() {
@@ -47,6 +47,8 @@ std::string_view CandidateName(Candidate candidate) {
       return "gated_gemv";
     case Candidate::kMoeSmallBatch:
       return "moe_small_batch";
+    case Candidate::kPipelinedDecode:
+      return "pipelined_decode";
   }
   return "unknown";
 }

@@ -24,6 +24,9 @@ enum class Candidate {
   // finish picks the experts), expert gate/up with K split across warps, and the down
   // projection with the weighted combine into the residual in the same kernel.
   kMoeSmallBatch,
+  // The decode attention kernel issues each round's K/V loads before scoring the previous
+  // round (two rounds in flight per lane; about 32 more registers).
+  kPipelinedDecode,
 };
 
 // Whether the candidate is switched on by TOKENFAB_CUDA_CANDIDATES.
