@@ -4,6 +4,7 @@
 # every kernel kind and its share. CSVs land in $OUT.
 #
 #   BUILD=/root/build-gpu CASES="decode_b1 prefill_4096" bash tools/device/profile.sh [model-config-dir]
+#   CASES="prefill_attention_metrics decode_attention_metrics" ...   # one kernel's counters
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-gpu}
@@ -45,6 +46,31 @@ for k, (c, s) in sorted(agg.items(), key=lambda kv: -kv[1][1])[:14]:
 PY
 }
 
+# Why one kernel is slow: two of its launches under ncu's hardware counters (launch and
+# occupancy limits, speed of light, warp stall reasons, memory workload).
+kernel_metrics() {  # name, kernel-name regex, then bench-engine flags
+  local name=$1 kernel=$2; shift 2
+  TOKENFAB_NO_GRAPHS=1 ncu --clock-control none -k "regex:$kernel" --launch-skip 4 --launch-count 2 \
+    --section LaunchStats --section Occupancy --section SpeedOfLight --section WarpStateStats \
+    --section MemoryWorkloadAnalysis --csv --print-units base \
+    "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
+    --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    >"$OUT/metrics_$name.csv" 2>"$OUT/metrics_$name.log"
+  python3 - "$OUT/metrics_$name.csv" "$name" <<'PY'
+import csv, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+if not rows:
+    sys.exit(print(f"== {sys.argv[2]}: no kernel matched"))
+head = rows[0]
+ni, vi, ki = head.index("Metric Name"), head.index("Metric Value"), head.index("Kernel Name")
+ii = head.index("ID")
+print(f"== {sys.argv[2]}: {rows[1][ki][:80]} (all launches in the CSV)")
+for r in rows[1:]:
+    if r[ii] == rows[1][ii]:  # the first launch
+        print(f"  {r[ni]:60s} {r[vi]}")
+PY
+}
+
 CASES=${CASES:-"decode_b1 decode_b64 prefill_4096"}
 for c in $CASES; do
   case $c in
@@ -56,5 +82,11 @@ for c in $CASES; do
                   --max-batch-tokens 8192 --kv-cache-gb 12 ;;
     prefill_4096) profile prefill_4096 longest --prompt-lens 4096 --batch-sizes 1 \
                     --context-lens 16 --max-batch-tokens 8192 ;;
+    prefill_attention_metrics)
+      kernel_metrics prefill_attention FlashPrefill --prompt-lens 4096 --batch-sizes 1 \
+        --context-lens 16 --max-batch-tokens 8192 ;;
+    decode_attention_metrics)
+      kernel_metrics decode_attention AttentionDecode --prompt-lens 16 --batch-sizes 64 \
+        --context-lens 600 --max-batch-tokens 8192 --kv-cache-gb 12 ;;
   esac
 done
