@@ -123,16 +123,19 @@ if has candidates; then
     local label
     label=$(echo "${cands:-none}" | tr , +)
     TOKENFAB_CUDA_CANDIDATES=$cands bench "ab_${name}_$label" --model $model \
-      --dummy-weights --prompt-lens 16 --context-lens 600 --decode-steps 16 --repeats 1 \
-      --score-len 0 "$@"
+      --dummy-weights --context-lens 600 --decode-steps 16 --repeats 1 --score-len 0 "$@"
   }
   for cands in "" gemv_prefetch gated_gemv pipelined_decode gemv_prefetch,gated_gemv; do
-    ab llama8b configs/Llama-3.1-8B "$cands" --batch-sizes 1,2,64 --kv-cache-gb 20 \
-      --max-batch-tokens 8192 $([ -n "$cands" ] && echo --no-ceilings)
+    ab llama8b configs/Llama-3.1-8B "$cands" --prompt-lens 16 --batch-sizes 1,2,64 \
+      --kv-cache-gb 20 --max-batch-tokens 8192 $([ -n "$cands" ] && echo --no-ceilings)
+  done
+  for cands in "" gemm_autotune; do  # prefill (and batch 16, the smallest cuBLASLt decode)
+    ab llama8b_prefill configs/Llama-3.1-8B "$cands" --prompt-lens 512,4096 --batch-sizes 16 \
+      --repeats 3 --kv-cache-gb 20 --max-batch-tokens 8192 --no-ceilings
   done
   for cands in "" moe_small_batch all; do
-    ab qwen3moe configs/Qwen3-30B-A3B "$cands" --batch-sizes 1,2,8 --kv-cache-gb 4 \
-      --max-batch-tokens 4096 $([ -n "$cands" ] && echo --no-ceilings)
+    ab qwen3moe configs/Qwen3-30B-A3B "$cands" --prompt-lens 16 --batch-sizes 1,2,8 \
+      --kv-cache-gb 4 --max-batch-tokens 4096 $([ -n "$cands" ] && echo --no-ceilings)
   done
   python3 - "$OUT" <<'PY' || true
 import glob, json, os, sys
@@ -140,7 +143,9 @@ print("  decode tok/s by candidate setting (none = the current default)")
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench_ab_*.json"))):
     r = json.load(open(path))["result"]
     label = os.path.basename(path)[len("bench_ab_"):-len(".json")]
-    cells = "  ".join(f"b{d['batch']} {d['tokens_per_s']:8.1f}" for d in r["decode"])
+    cells = "  ".join([f"p{d['prompt_tokens']} {d['tokens_per_s']:8.0f}" for d in r["prefill"]
+                       if d["prompt_tokens"] > 16] +
+                      [f"b{d['batch']} {d['tokens_per_s']:8.1f}" for d in r["decode"]])
     print(f"  {label:40s} {cells}")
 PY
 fi

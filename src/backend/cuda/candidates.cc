@@ -9,7 +9,8 @@ namespace tokenfab::cuda {
 namespace {
 
 constexpr Candidate kAll[] = {Candidate::kGemvPrefetch, Candidate::kGatedGemv,
-                              Candidate::kMoeSmallBatch, Candidate::kPipelinedDecode};
+                              Candidate::kMoeSmallBatch, Candidate::kPipelinedDecode,
+                              Candidate::kGemmAutotune};
 
 // Bit i: kAll[i] is on.
 unsigned ParseCandidates() {
@@ -49,6 +50,8 @@ std::string_view CandidateName(Candidate candidate) {
       return "moe_small_batch";
     case Candidate::kPipelinedDecode:
       return "pipelined_decode";
+    case Candidate::kGemmAutotune:
+      return "gemm_autotune";
   }
   return "unknown";
 }

@@ -27,6 +27,9 @@ enum class Candidate {
   // The decode attention kernel issues each round's K/V loads before scoring the previous
   // round (two rounds in flight per lane; about 32 more registers).
   kPipelinedDecode,
+  // cuBLASLt algorithms timed (eight heuristic guesses) once per power-of-two bucket of M and
+  // shared by every M in it; see cublaslt_gemm.h.
+  kGemmAutotune,
 };
 
 // Whether the candidate is switched on by TOKENFAB_CUDA_CANDIDATES.
