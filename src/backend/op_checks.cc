@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/device_sampling.h"
+#include "backend/op_composition.h"
 
 namespace tokenfab {
 namespace {
@@ -199,16 +200,7 @@ Status CheckMoeBlock(const MoeBlockArgs& a, DType act) {
   Status s = CheckRmsNorm(a.residual, a.norm_weight, a.normed, act);
   if (s.ok()) s = CheckMatMul(a.normed, a.router, Tensor(), a.logits, act);
   if (s.ok()) s = CheckMoeRoute(a.logits, a.expert_ids, a.expert_weights);
-  if (s.ok()) {
-    MoeArgs experts;
-    experts.x = a.normed;
-    experts.expert_ids = a.expert_ids;
-    experts.expert_weights = a.expert_weights;
-    experts.gate_up = a.gate_up;
-    experts.down = a.down;
-    experts.residual = a.residual;
-    s = CheckMoeExperts(experts, act);
-  }
+  if (s.ok()) s = CheckMoeExperts(MoeBlockExperts(a), act);
   if (!s.ok()) return Bad("MoeBlock", s.message());
   if (a.router.dim(0) != a.gate_up.dim(0)) {
     return Bad("MoeBlock", "router " + Describe("w", a.router) + " for " +

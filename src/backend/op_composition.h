@@ -10,4 +10,7 @@ namespace tokenfab {
 // MoeRoute into args.expert_ids / expert_weights, MoeExperts into args.residual.
 Status ComposeMoeBlock(Ops& ops, const MoeBlockArgs& args);
 
+// The MoeExperts step of a MoeBlock: its normed rows, routing, experts and residual.
+MoeArgs MoeBlockExperts(const MoeBlockArgs& args);
+
 }  // namespace tokenfab

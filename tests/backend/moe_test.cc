@@ -104,6 +104,39 @@ TEST_P(MoeRouteTest, TiesGoToTheLowerExpertId) {
 INSTANTIATE_TEST_SUITE_P(Backends, MoeRouteTest, ::testing::ValuesIn(testing::BackendNames()),
                          [](const auto& info) { return info.param; });
 
+// ref[0, H) += weight * down_e(silu(gate_e x) * up_e x) in double for one token's row x [H] and
+// expert e of gate_up [E, 2I, H] / down [E, H, I]; bound[0, H) += the magnitude its error is
+// measured against: |d(silu(g) u)| <= |u| * 1.1 * |g terms| + |silu(g)| * |u terms|.
+void AddExpertReference(const std::vector<double>& x, const std::vector<float>& gate_up,
+                        const std::vector<float>& down, int64_t e, int64_t in, double weight,
+                        double* ref, double* bound) {
+  const int64_t h = static_cast<int64_t>(x.size());
+  const float* gu = gate_up.data() + e * 2 * in * h;
+  const float* dn = down.data() + e * h * in;
+  std::vector<double> act_v(in), act_abs(in);
+  for (int64_t c = 0; c < in; ++c) {
+    double g = 0.0, u = 0.0, ga = 0.0, ua = 0.0;
+    for (int64_t z = 0; z < h; ++z) {
+      g += double(gu[c * h + z]) * x[z];
+      u += double(gu[(in + c) * h + z]) * x[z];
+      ga += std::fabs(double(gu[c * h + z]) * x[z]);
+      ua += std::fabs(double(gu[(in + c) * h + z]) * x[z]);
+    }
+    const double silu = g / (1.0 + std::exp(-g));
+    act_v[c] = silu * u;
+    act_abs[c] = 1.1 * std::fabs(u) * ga + std::fabs(silu) * ua;
+  }
+  for (int64_t z = 0; z < h; ++z) {
+    double sum = 0.0, abs_sum = 0.0;
+    for (int64_t c = 0; c < in; ++c) {
+      sum += double(dn[z * in + c]) * act_v[c];
+      abs_sum += std::fabs(double(dn[z * in + c])) * (std::fabs(act_v[c]) + act_abs[c]);
+    }
+    ref[z] += weight * sum;
+    bound[z] += weight * abs_sum;
+  }
+}
+
 // (backend, stored weight dtype)
 using MoeExpertsParam = std::tuple<std::string, DType>;
 
@@ -162,33 +195,10 @@ TEST_P(MoeExpertsTest, WeightedSumOfRoutedExpertMlps) {
 
     std::vector<double> ref(t * h, 0.25), bound(t * h, 0.25);
     for (int64_t i = 0; i < t; ++i) {
+      const std::vector<double> xi(x.begin() + i * h, x.begin() + (i + 1) * h);
       for (int64_t j = 0; j < k; ++j) {
-        const int32_t ex = ids[i * k + j];
-        const float* gu = gate_up.data() + ex * 2 * in * h;
-        const float* dn = down.data() + ex * h * in;
-        std::vector<double> act_v(in), act_abs(in);
-        for (int64_t c = 0; c < in; ++c) {
-          double g = 0.0, u = 0.0, ga = 0.0, ua = 0.0;
-          for (int64_t z = 0; z < h; ++z) {
-            g += double(gu[c * h + z]) * x[i * h + z];
-            u += double(gu[(in + c) * h + z]) * x[i * h + z];
-            ga += std::fabs(double(gu[c * h + z]) * x[i * h + z]);
-            ua += std::fabs(double(gu[(in + c) * h + z]) * x[i * h + z]);
-          }
-          const double silu = g / (1.0 + std::exp(-g));
-          act_v[c] = silu * u;
-          // |d(silu(g) u)| <= (|u| * 1.1 * ga + |silu| * ua) for errors proportional to ga, ua.
-          act_abs[c] = 1.1 * std::fabs(u) * ga + std::fabs(silu) * ua;
-        }
-        for (int64_t z = 0; z < h; ++z) {
-          double sum = 0.0, abs_sum = 0.0;
-          for (int64_t c = 0; c < in; ++c) {
-            sum += double(dn[z * in + c]) * act_v[c];
-            abs_sum += std::fabs(double(dn[z * in + c])) * (std::fabs(act_v[c]) + act_abs[c]);
-          }
-          ref[i * h + z] += weights[i * k + j] * sum;
-          bound[i * h + z] += weights[i * k + j] * abs_sum;
-        }
+        AddExpertReference(xi, gate_up, down, ids[i * k + j], in, weights[i * k + j],
+                           ref.data() + i * h, bound.data() + i * h);
       }
     }
     testing::ExpectNearBounded(Download(backend(), out.tensor), ref, bound, tol(), "MoeExperts");
@@ -300,30 +310,8 @@ TEST_P(MoeExpertsTest, MoeBlockNormsRoutesAndAddsTheExperts) {
       for (int64_t j = 0; j < k; ++j) {
         const int ex = order[i][j];
         const double wk = sh.normalize ? probs[i][ex] / chosen : probs[i][ex];
-        const float* gu = gate_up.data() + ex * 2 * in * h;
-        const float* dn = down.data() + ex * h * in;
-        std::vector<double> act_v(in), act_abs(in);
-        for (int64_t c = 0; c < in; ++c) {
-          double g = 0.0, u = 0.0, ga = 0.0, ua = 0.0;
-          for (int64_t z = 0; z < h; ++z) {
-            g += double(gu[c * h + z]) * x_n[i][z];
-            u += double(gu[(in + c) * h + z]) * x_n[i][z];
-            ga += std::fabs(double(gu[c * h + z]) * x_n[i][z]);
-            ua += std::fabs(double(gu[(in + c) * h + z]) * x_n[i][z]);
-          }
-          const double silu = g / (1.0 + std::exp(-g));
-          act_v[c] = silu * u;
-          act_abs[c] = 1.1 * std::fabs(u) * ga + std::fabs(silu) * ua;
-        }
-        for (int64_t z = 0; z < h; ++z) {
-          double sum = 0.0, abs_sum = 0.0;
-          for (int64_t c = 0; c < in; ++c) {
-            sum += double(dn[z * in + c]) * act_v[c];
-            abs_sum += std::fabs(double(dn[z * in + c])) * (std::fabs(act_v[c]) + act_abs[c]);
-          }
-          ref[i * h + z] += wk * sum;
-          bound[i * h + z] += wk * abs_sum;
-        }
+        AddExpertReference(x_n[i], gate_up, down, ex, in, wk, ref.data() + i * h,
+                           bound.data() + i * h);
       }
     }
     testing::ExpectNearBounded(Download(backend(), rd.tensor), ref, bound, tol(), "MoeBlock");

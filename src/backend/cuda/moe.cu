@@ -2,6 +2,7 @@
 
 #include "backend/cuda/common_impl.cuh"
 #include "backend/cuda/moe.cuh"
+#include "backend/cuda/moe_impl.cuh"
 
 namespace tokenfab::cuda {
 namespace {
@@ -9,8 +10,7 @@ namespace {
 constexpr int kMaxTopK = 32;
 
 // One warp per token, the token's logits held in registers (kPerLane per lane, expert
-// e = lane + 32 * i): softmax statistics, then k rounds of warp arg-max (ties to the lower
-// expert id, as torch.topk over the probabilities).
+// e = lane + 32 * i), routed by RouteWarp.
 template <int kPerLane>
 __global__ void MoeRouteKernel(MoeRouteParams p) {
   WaitForPriorGrids();
@@ -19,51 +19,13 @@ __global__ void MoeRouteKernel(MoeRouteParams p) {
   if (t >= p.num_tokens) return;
   const float* row = p.logits + static_cast<int64_t>(t) * p.num_experts;
   float v[kPerLane];
-  float mx = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int e = lane + 32 * i;
     v[i] = e < p.num_experts ? row[e] : -INFINITY;
-    mx = fmaxf(mx, v[i]);
   }
-  mx = WarpMax(mx);
-  float sum = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kPerLane; ++i) sum += lane + 32 * i < p.num_experts ? __expf(v[i] - mx) : 0.0f;
-  sum = WarpSum(sum);
-  unsigned taken = 0;  // bit i: expert lane + 32 * i already chosen
-  float chosen_sum = 0.0f;
-  for (int k = 0; k < p.top_k; ++k) {
-    float best = -INFINITY;
-    int best_e = p.num_experts;
-#pragma unroll
-    for (int i = 0; i < kPerLane; ++i) {
-      const int e = lane + 32 * i;
-      if (e < p.num_experts && !(taken >> i & 1u) && (v[i] > best || (v[i] == best && e < best_e))) {
-        best = v[i];
-        best_e = e;
-      }
-    }
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-      const float other = __shfl_xor_sync(kFullMask, best, offset);
-      const int other_e = __shfl_xor_sync(kFullMask, best_e, offset);
-      if (other > best || (other == best && other_e < best_e)) {
-        best = other;
-        best_e = other_e;
-      }
-    }
-    if ((best_e & 31) == lane) taken |= 1u << (best_e >> 5);
-    const float prob = __expf(best - mx) / sum;
-    chosen_sum += prob;
-    if (lane == 0) {
-      p.ids[t * p.top_k + k] = best_e;
-      p.weights[t * p.top_k + k] = prob;
-    }
-  }
-  if (p.normalize && lane == 0) {
-    for (int k = 0; k < p.top_k; ++k) p.weights[t * p.top_k + k] /= chosen_sum;
-  }
+  RouteWarp(v, p.num_experts, p.top_k, p.normalize, p.ids + t * p.top_k,
+            p.weights + t * p.top_k);
 }
 
 struct Scratch {

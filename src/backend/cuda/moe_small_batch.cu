@@ -2,6 +2,7 @@
 #include <cfloat>
 
 #include "backend/cuda/common_impl.cuh"
+#include "backend/cuda/moe_impl.cuh"
 #include "backend/cuda/moe_small_batch.cuh"
 
 namespace tokenfab::cuda {
@@ -19,50 +20,21 @@ __device__ __forceinline__ int ValidExpert(int id, int num_experts) {
   return id >= 0 && id < num_experts ? id : 0;
 }
 
-// Token t's routing from its logits, by MoeRouteKernel's rule (the same per-lane order, so the
-// same choices and weights for the same logits): softmax statistics, then k rounds of warp
-// arg-max, ties to the lower expert id. One warp; the logits were written by other blocks.
+// Token t's routing from its logits, written by every block of the router kernel (so read
+// past L1), by MoeRouteKernel's rule through RouteWarp: the same choices and weights for the
+// same logits. One warp.
 __device__ void RouteToken(const MoeSmallBatchParams& p, int t) {
+  constexpr int kPerLane = 32;  // up to 1024 experts
   const int lane = threadIdx.x & 31;
   const float* row = p.logits + static_cast<int64_t>(t) * p.num_experts;
-  float mx = -INFINITY;
-  for (int e = lane; e < p.num_experts; e += 32) mx = fmaxf(mx, __ldcg(row + e));
-  mx = WarpMax(mx);
-  float sum = 0.0f;
-  for (int e = lane; e < p.num_experts; e += 32) sum += __expf(__ldcg(row + e) - mx);
-  sum = WarpSum(sum);
-  unsigned taken = 0;  // bit i: expert lane + 32 * i already chosen
-  float chosen_sum = 0.0f;
-  for (int k = 0; k < p.top_k; ++k) {
-    float best = -INFINITY;
-    int best_e = p.num_experts;
-    for (int i = 0, e = lane; e < p.num_experts; ++i, e += 32) {
-      const float v = __ldcg(row + e);
-      if (!(taken >> i & 1u) && (v > best || (v == best && e < best_e))) {
-        best = v;
-        best_e = e;
-      }
-    }
+  float v[kPerLane];
 #pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {
-      const float other = __shfl_xor_sync(kFullMask, best, offset);
-      const int other_e = __shfl_xor_sync(kFullMask, best_e, offset);
-      if (other > best || (other == best && other_e < best_e)) {
-        best = other;
-        best_e = other_e;
-      }
-    }
-    if ((best_e & 31) == lane) taken |= 1u << (best_e >> 5);
-    const float prob = __expf(best - mx) / sum;
-    chosen_sum += prob;
-    if (lane == 0) {
-      p.ids[t * p.top_k + k] = best_e;
-      p.weights[t * p.top_k + k] = prob;
-    }
+  for (int i = 0; i < kPerLane; ++i) {
+    const int e = lane + 32 * i;
+    v[i] = e < p.num_experts ? __ldcg(row + e) : -INFINITY;
   }
-  if (p.normalize && lane == 0) {
-    for (int k = 0; k < p.top_k; ++k) p.weights[t * p.top_k + k] /= chosen_sum;
-  }
+  RouteWarp(v, p.num_experts, p.top_k, p.normalize, p.ids + t * p.top_k,
+            p.weights + t * p.top_k);
 }
 
 // Block b scores experts 4b .. 4b + 3 (a warp each) for every token, from the normalised rows
