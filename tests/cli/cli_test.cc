@@ -222,6 +222,19 @@ TEST(CliErrorsTest, BadGenerateSettings) {
   ExpectOneLineError(RunTokenfab(base + "--kv-cache-gb 0.000000001"), {"KV cache"});
 }
 
+TEST(CliErrorsTest, BadRateSearchSettings) {
+  // Checked before any request is sent (nothing listens on port 1).
+  const std::string base = "bench --url http://127.0.0.1:1 --model m ";
+  ExpectOneLineError(RunTokenfab(base + "--find-max-rate 0"), {"rate search"});
+  ExpectOneLineError(RunTokenfab(base + "--find-max-rate 4 --max-rate 1"), {"rate search"});
+  ExpectOneLineError(RunTokenfab(base + "--find-max-rate x"), {"--find-max-rate"});
+  ExpectOneLineError(RunTokenfab(base + "--find-max-rate 4 --request-rate 2"),
+                     {"--find-max-rate", "--request-rate"});
+  ExpectOneLineError(RunTokenfab(base + "--find-max-rate 4 --trial-seconds 0"),
+                     {"--trial-seconds"});
+  ExpectOneLineError(RunTokenfab(base + "--find-max-rate 4 --rate-precision -1"), {"precision"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output shapes and determinism.
 
