@@ -150,12 +150,21 @@ Status CudaOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps
     g.n = static_cast<int>(n / 2);
     if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
   }
-  // The [M, 2I] product in scratch, then silu(gate) * up into out.
-  TF_ASSIGN_OR_RETURN(void* product, Scratch(static_cast<size_t>(rows * n) * DTypeSize(kAct)));
-  const Tensor y(product, kAct, {rows, n});
-  TF_RETURN_IF_ERROR(Gemm(normed, w, bias, y, /*accumulate=*/false));
-  cuda::SiluMulParams sp{Ptr(y), Ptr(out), static_cast<int>(rows), static_cast<int>(n / 2)};
-  return Launched(cuda::LaunchSiluMul(sp, backend_->stream()), "SiluMul");
+  // The [M, 2I] product in scratch, then silu(gate) * up into out: in slices of at most
+  // kGatedRows rows, so that a long prefill chunk needs [1024, 2I] of scratch, not [M, 2I]
+  // (the slices stay large GEMMs).
+  constexpr int64_t kGatedRows = 1024;
+  const int64_t slice = std::min(rows, kGatedRows);
+  TF_ASSIGN_OR_RETURN(void* product, Scratch(static_cast<size_t>(slice * n) * DTypeSize(kAct)));
+  for (int64_t r0 = 0; r0 < rows; r0 += slice) {
+    const int64_t r = std::min(slice, rows - r0);
+    const Tensor y(product, kAct, {r, n});
+    TF_RETURN_IF_ERROR(Gemm(normed.Rows(r0, r), w, bias, y, /*accumulate=*/false));
+    cuda::SiluMulParams sp{Ptr(y), Ptr(out.Rows(r0, r)), static_cast<int>(r),
+                           static_cast<int>(n / 2)};
+    TF_RETURN_IF_ERROR(Launched(cuda::LaunchSiluMul(sp, backend_->stream()), "SiluMul"));
+  }
+  return Status::Ok();
 }
 
 Status CudaOps::MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
