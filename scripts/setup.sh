@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   clang libclang-rt-14-dev          # libFuzzer and sanitizer runtimes
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
