@@ -5,7 +5,6 @@
 #
 #   bash tools/device/check.sh            # build + tests + sanitizer + benchmarks
 #   STAGES="build test" BENCHES=llama8b bash tools/device/check.sh
-#   STAGES="candidates" BUILD=build-gpu bash tools/device/check.sh   # kernel candidates A/B
 # Built here instead (build-gpu) and carried, the binaries run without a ctest tree: carry
 # build-gpu/tokenfab and the two test binaries, and link /work/main to the checkout there.
 set -uo pipefail
@@ -103,51 +102,6 @@ if has bench && [[ " $BENCHES " == *" qwen3moe "* ]]; then
   bench qwen3moe --model configs/Qwen3-30B-A3B --dummy-weights --max-batch-tokens 4096 \
     --kv-cache-gb 4 --prompt-lens 512 --batch-sizes 1,8 --context-lens 600 --decode-steps 16 \
     --repeats 3 --score-len 0
-fi
-
-# Kernel candidates (src/backend/cuda/candidates.h): every CUDA op and golden test with all of
-# them on, then decode timed with each on and all off, one process per setting (the switch is
-# read once per process), so the A/B is one device call.
-if has candidates; then
-  for t in tests/backend/backend_ops_test tests/model/model_golden_test; do
-    name=$(basename $t)
-    TOKENFAB_CUDA_CANDIDATES=all $BUILD/$t --gtest_filter='*cuda*:*Cuda*' --gtest_brief=1 \
-      >"$OUT/candidates_$name.log" 2>&1
-    rc=$?
-    note "$name with all candidates: $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+ test' \
-      "$OUT/candidates_$name.log" | tr '\n' ' ') (rc $rc)"
-    grep -E '^\[  FAILED  \] [A-Za-z]' "$OUT/candidates_$name.log" | head -10
-  done
-  ab() {  # ab NAME MODEL CANDIDATES FLAGS...
-    local name=$1 model=$2 cands=$3; shift 3
-    local label
-    label=$(echo "${cands:-none}" | tr , +)
-    TOKENFAB_CUDA_CANDIDATES=$cands bench "ab_${name}_$label" --model $model \
-      --dummy-weights --context-lens 600 --decode-steps 16 --repeats 1 --score-len 0 "$@"
-  }
-  for cands in "" gemv_prefetch gated_gemv pipelined_decode gemv_prefetch,gated_gemv; do
-    ab llama8b configs/Llama-3.1-8B "$cands" --prompt-lens 16 --batch-sizes 1,2,64 \
-      --kv-cache-gb 20 --max-batch-tokens 8192 $([ -n "$cands" ] && echo --no-ceilings)
-  done
-  for cands in "" gemm_autotune; do  # prefill (and batch 16, the smallest cuBLASLt decode)
-    ab llama8b_prefill configs/Llama-3.1-8B "$cands" --prompt-lens 512,4096 --batch-sizes 16 \
-      --repeats 3 --kv-cache-gb 20 --max-batch-tokens 8192 --no-ceilings
-  done
-  for cands in "" moe_small_batch all; do
-    ab qwen3moe configs/Qwen3-30B-A3B "$cands" --prompt-lens 16 --batch-sizes 1,2,8 \
-      --kv-cache-gb 4 --max-batch-tokens 4096 $([ -n "$cands" ] && echo --no-ceilings)
-  done
-  python3 - "$OUT" <<'PY' || true
-import glob, json, os, sys
-print("  decode tok/s by candidate setting (none = the current default)")
-for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench_ab_*.json"))):
-    r = json.load(open(path))["result"]
-    label = os.path.basename(path)[len("bench_ab_"):-len(".json")]
-    cells = "  ".join([f"p{d['prompt_tokens']} {d['tokens_per_s']:8.0f}" for d in r["prefill"]
-                       if d["prompt_tokens"] > 16] +
-                      [f"b{d['batch']} {d['tokens_per_s']:8.1f}" for d in r["decode"]])
-    print(f"  {label:40s} {cells}")
-PY
 fi
 
 echo; echo "== summary ($commit)"; printf '%s\n' "${summary[@]}"

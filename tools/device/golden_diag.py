@@ -8,7 +8,8 @@ test scores (router margin >= the floor), next to transformers' own bf16 error.
 
 A chunk of 8 sends every prefill through the split-K decode attention kernel (the tensor-core
 prefill kernel takes chunks of 16 queries or more), so a prefill-kernel error would show as a
-difference between chunk sizes.
+difference between chunk sizes; a chunk of 1 or 2 sends MoE layers through the small-batch
+kernels (f32 activations) instead of the grouped expert path. The JSON also keeps every CUDA value (by_position).
 """
 import json
 import subprocess
@@ -31,14 +32,17 @@ def main():
     chunks = [int(c) for c in sys.argv[3:]] or [0, 8]
     golden = json.load(open(f"tests/data/golden/{name}.json"))
     model = f"tests/data/models/{name}"
-    rows = []
+    rows, positions = [], []
     for seq in golden["sequences"]:
         ref = seq["next_logprob"]
         if not ref:
             continue
         margins = seq.get("router_margin", [1.0] * len(seq["tokens"]))
         keep = [i for i in range(len(ref)) if margins[i] >= MARGIN_FLOOR]
+        if not keep:
+            continue
         row = {"tokens": len(seq["tokens"]), "scored": len(keep)}
+        per_position = {}
         if "bf16_next_logprob" in seq:
             bf16 = seq["bf16_next_logprob"]
             row["transformers_bf16_mean"] = sum(abs(bf16[i] - ref[i]) for i in keep) / len(keep)
@@ -48,8 +52,12 @@ def main():
             key = f"cuda_chunk{chunk}" if chunk else "cuda_whole"
             row[key + "_mean"] = sum(diffs) / len(diffs)
             row[key + "_max"] = max(diffs)
+            per_position[key] = got
         rows.append(row)
-    json.dump({"checkpoint": name, "by_sequence": rows}, sys.stdout, indent=1)
+        positions.append({"tokens": seq["tokens"], "scored": keep, **per_position})
+    # by_position: every CUDA next_logprob, to compare position by position with the golden's
+    # f32 and bf16 columns (is the error spread evenly, or a few spikes from flipped routes?).
+    json.dump({"checkpoint": name, "by_sequence": rows, "by_position": positions}, sys.stdout)
     print(file=sys.stderr)
     for row in rows:
         print("  " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"

@@ -1,6 +1,5 @@
 #include "backend/cuda/cublaslt_gemm.h"
 
-#include "backend/cuda/candidates.h"
 #include "backend/cuda/cuda_util.h"
 
 namespace tokenfab {
@@ -64,85 +63,10 @@ Result<CublasLtGemm::Plan*> CublasLtGemm::GetPlan(int64_t m, int64_t n, int64_t 
   return &plans_.emplace(key, plan).first->second;
 }
 
-Result<cublasLtMatmulAlgo_t> CublasLtGemm::TunedAlgo(Plan& plan, const void* x, const void* w,
-                                                     bool out_f32, int64_t m, int64_t n,
-                                                     int64_t k, cudaStream_t stream) {
-  int64_t bucket = 1;
-  while (bucket < m) bucket *= 2;
-  const Key key{bucket, n, k, out_f32};
-  if (const auto it = tuned_.find(key); it != tuned_.end()) {
-    cublasLtMatmulHeuristicResult_t check{};
-    if (cublasLtMatmulAlgoCheck(handle_, plan.op, plan.a, plan.b, plan.c, plan.c, &it->second,
-                                &check) == CUBLAS_STATUS_SUCCESS &&
-        check.workspaceSize <= workspace_bytes_) {
-      return it->second;
-    }
-    return plan.algo;  // the bucket's choice does not fit this M: the heuristic's own
-  }
-  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-  TF_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream, &capturing));
-  if (capturing != cudaStreamCaptureStatusNone) return plan.algo;  // no timing inside a graph
-  constexpr int kCandidates = 8, kRuns = 3;
-  cublasLtMatmulPreference_t pref;
-  TF_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                       &workspace_bytes_, sizeof(workspace_bytes_));
-  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
-  int found = 0;
-  const cublasStatus_t heuristic = cublasLtMatmulAlgoGetHeuristic(
-      handle_, plan.op, plan.a, plan.b, plan.c, plan.c, pref, kCandidates, results, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  cublasLtMatmulAlgo_t best = plan.algo;
-  // The candidates write a scratch output, so an accumulating call's output is not touched; if
-  // there is no room for it, the heuristic's first choice stays.
-  void* scratch = nullptr;
-  if (heuristic == CUBLAS_STATUS_SUCCESS && found > 1 &&
-      cudaMalloc(&scratch, static_cast<size_t>(m * n) * (out_f32 ? 4 : 2)) == cudaSuccess) {
-    cudaEvent_t start = nullptr, stop = nullptr;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    const float alpha = 1.0f, beta = 0.0f;
-    float best_ms = 0;
-    for (int i = 0; i < found; ++i) {
-      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      auto run = [&] {
-        return cublasLtMatmul(handle_, plan.op, &alpha, w, plan.a, x, plan.b, &beta, scratch,
-                              plan.c, scratch, plan.c, &results[i].algo, workspace_,
-                              workspace_bytes_, stream);
-      };
-      if (run() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; an algorithm that fails is out
-      cudaEventRecord(start, stream);
-      for (int r = 0; r < kRuns; ++r) run();
-      cudaEventRecord(stop, stream);
-      float ms = 0;
-      if (cudaEventSynchronize(stop) != cudaSuccess ||
-          cudaEventElapsedTime(&ms, start, stop) != cudaSuccess) {
-        continue;
-      }
-      if (best_ms == 0 || ms < best_ms) {
-        best_ms = ms;
-        best = results[i].algo;
-      }
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    cudaFree(scratch);
-    TF_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  }
-  tuned_[key] = best;
-  return best;
-}
-
 Status CublasLtGemm::Run(const void* x, const void* w, void* out, bool out_f32, int64_t m,
                          int64_t n, int64_t k, cudaStream_t stream, bool accumulate) {
   if (m == 0 || n == 0) return Status::Ok();
   TF_ASSIGN_OR_RETURN(Plan* plan, GetPlan(m, n, k, out_f32));
-  if (!plan->tuned && cuda::CandidateEnabled(cuda::Candidate::kGemmAutotune)) {
-    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-    TF_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream, &capturing));
-    TF_ASSIGN_OR_RETURN(plan->algo, TunedAlgo(*plan, x, w, out_f32, m, n, k, stream));
-    plan->tuned = capturing == cudaStreamCaptureStatusNone;
-  }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   TF_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(handle_, plan->op, &alpha, w, plan->a, x, plan->b,
                                            &beta, out, plan->c, out, plan->c, &plan->algo,

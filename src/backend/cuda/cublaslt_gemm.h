@@ -1,10 +1,7 @@
 // Gemm through cuBLASLt: out[M, N] = x[M, K] @ w[N, K]^T with bf16 operands, f32 accumulation
 // and a bf16 or f32 output. The algorithm is chosen once per (M, N, K, output type) by
 // cuBLASLt's heuristic and cached, with a fixed workspace, so steady-state calls allocate
-// nothing. With Candidate::kGemmAutotune, it is chosen once per (M rounded up to a power of two,
-// N, K, output type) instead, by timing cuBLASLt's eight best guesses on the first call's own
-// operands: prompts of every length then share a few tuned choices, and no new length pays
-// for a heuristic query. Thread-safety: one thread (the backend's) at a time.
+// nothing. Thread-safety: one thread (the backend's) at a time.
 #pragma once
 
 #include <cublasLt.h>
@@ -34,22 +31,16 @@ class CublasLtGemm {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo;
-    bool tuned = false;  // algo is the tuned one (Candidate::kGemmAutotune)
   };
   using Key = std::tuple<int64_t, int64_t, int64_t, bool>;
 
   CublasLtGemm() = default;
   Result<Plan*> GetPlan(int64_t m, int64_t n, int64_t k, bool out_f32);
-  // Candidate::kGemmAutotune: the algorithm of m's bucket, timed on these operands when the
-  // bucket is new (not while the stream is being captured into a graph).
-  Result<cublasLtMatmulAlgo_t> TunedAlgo(Plan& plan, const void* x, const void* w, bool out_f32,
-                                         int64_t m, int64_t n, int64_t k, cudaStream_t stream);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::map<Key, Plan> plans_;
-  std::map<Key, cublasLtMatmulAlgo_t> tuned_;  // by (bucket of M, N, K, output type)
 };
 
 }  // namespace tokenfab

@@ -5,7 +5,6 @@
 
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/attention_decode.cuh"
-#include "backend/cuda/candidates.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/elementwise.cuh"
@@ -101,7 +100,6 @@ cuda::GemvParams CudaOps::GemvFor(const Tensor& x, const Tensor& w, const Tensor
   g.m = static_cast<int>(x.dim(0));
   g.n = static_cast<int>(w.dim(0));
   g.k = static_cast<int>(x.dim(1));
-  g.prefetch = cuda::CandidateEnabled(cuda::Candidate::kGemvPrefetch);
   return g;
 }
 
@@ -144,12 +142,12 @@ Status CudaOps::NormMatMul(const Tensor& x, const Tensor& norm_weight, float eps
   TF_RETURN_IF_ERROR(RmsNorm(x, norm_weight, eps, normed));
   if (!gated) return Gemm(normed, w, bias, out, /*accumulate=*/false);
   const int64_t rows = x.dim(0), n = w.dim(0);
-  if (cuda::CandidateEnabled(cuda::Candidate::kGatedGemv)) {
-    cuda::GemvParams g = GemvFor(normed, w, bias, out, /*accumulate=*/false);
-    g.gated = true;
-    g.n = static_cast<int>(n / 2);
-    if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
-  }
+  // Decode-sized: silu(gate) * up in the GEMV's epilogue (one kernel and one round trip of
+  // the [M, 2I] product fewer per layer).
+  cuda::GemvParams g = GemvFor(normed, w, bias, out, /*accumulate=*/false);
+  g.gated = true;
+  g.n = static_cast<int>(n / 2);
+  if (cuda::GemvSupports(g)) return Launched(cuda::LaunchGemv(g, backend_->stream()), "Gemv");
   // The [M, 2I] product in scratch, then silu(gate) * up into out: in slices of at most
   // kGatedRows rows, so that a long prefill chunk needs [1024, 2I] of scratch, not [M, 2I]
   // (the slices stay large GEMMs).
@@ -284,8 +282,8 @@ Status CudaOps::MoeExperts(const MoeArgs& a) {
 }
 
 Status CudaOps::MoeBlock(const MoeBlockArgs& a) {
-  if (!cuda::CandidateEnabled(cuda::Candidate::kMoeSmallBatch) ||
-      a.residual.rank != 2 || a.residual.dim(0) > cuda::kMoeSmallMaxTokens) {
+  // Decode steps of one or two tokens: the whole block in three kernels instead of seven.
+  if (a.residual.rank != 2 || a.residual.dim(0) > cuda::kMoeSmallMaxTokens) {
     return ComposeMoeBlock(*this, a);
   }
   TF_RETURN_IF_ERROR(CheckMoeBlock(a, kAct));

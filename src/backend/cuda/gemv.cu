@@ -14,8 +14,7 @@ constexpr int kMaxSplit = 4;
 // A group produces kOutPerWarp outputs: one per weight row, or (kGated) one per gate/up pair,
 // the group's first half of rows being gate rows and the second half the matching up rows.
 template <int kM, GemvOutput kOut, bool kGated>
-__global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int split,
-                                                          int prefetch_bytes) {
+__global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int split) {
   constexpr int kOutPerWarp = kGated ? kRowsPerWarp / 2 : kRowsPerWarp;
   __shared__ float partial[kWarps][kRowsPerWarp][kM];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -33,11 +32,6 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
   const int v_begin = static_cast<int>(static_cast<int64_t>(vecs) * part / split);
   const int v_end = static_cast<int>(static_cast<int64_t>(vecs) * (part + 1) / split);
   const bool active = out0 < p.n && group < groups;
-  // The weights never depend on the previous kernel: start their first bytes towards L2 now.
-  if (prefetch_bytes > 0 && active && lane < kRowsPerWarp) {
-    const int bytes = min((v_end - v_begin) * 16, prefetch_bytes);
-    if (bytes > 0) PrefetchL2(row_of(lane) + v_begin, bytes);
-  }
   const Bf16x8* w[kRowsPerWarp];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) w[r] = row_of(r);
@@ -145,12 +139,7 @@ void LaunchTyped(const GemvParams& p, cudaStream_t stream) {
   }
   const int outs_per_block = kWarps / split * kOutPerWarp;
   const int blocks = (p.n + outs_per_block - 1) / outs_per_block;
-  const int prefetch =
-      p.prefetch ? L2PrefetchBytes(GemvKernel<kM, kOut, kGated>, kWarps * 32, 0,
-                                   weight_rows * split, (vecs + split - 1) / split * 16,
-                                   kWarps * kRowsPerWarp)
-                 : 0;
-  LaunchPdl(GemvKernel<kM, kOut, kGated>, blocks, kWarps * 32, 0, stream, p, split, prefetch);
+  LaunchPdl(GemvKernel<kM, kOut, kGated>, blocks, kWarps * 32, 0, stream, p, split);
 }
 
 template <GemvOutput kOut, bool kGated>

