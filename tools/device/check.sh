@@ -69,7 +69,7 @@ if has sanitize; then
     compute-sanitizer --tool $tool --error-exitcode 9 \
       $BUILD/tests/model/model_golden_test --gtest_filter="$filter" >"$OUT/$tool.log" 2>&1
     rc=$?
-    note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY' "$OUT/$tool.log" | tail -1) (rc $rc)"
+    note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1) (rc $rc)"
   done
 fi
 

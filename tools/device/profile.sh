@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 
 profile() {  # name, which forward (last | longest), then bench-engine flags
   local name=$1 pick=$2; shift 2
-  TOKENFAB_NO_GRAPHS=1 ncu --metrics gpu__time_duration.sum --csv --print-units base \
+  TOKENFAB_NO_GRAPHS=1 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
     "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
     --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
     >"$OUT/prof_$name.csv" 2>"$OUT/prof_$name.log"
