@@ -8,44 +8,26 @@ namespace tokenfab::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
 constexpr int kMaxGroup = 8;
 
-// D: head_dim; L = D / 8 lanes per key, each holding 8 dims; K = 32 / L keys per warp step;
-// kC keys per lane group per tile (fewer with more heads, for registers), so a tile is
-// kC * kGroups keys. Tiles of K and V rows are staged in shared memory by cp.async, kStages - 1
-// of them in flight while one is scored: the loads hold no registers, so a block keeps about
-// 32 KB in flight whatever its register use. (Holding a second round of loads in registers
-// instead was measured slower: 168 registers, 15% lower throughput at 64 sequences, H200.)
+// D: head_dim; L = D / 8 lanes per key; K = 32 / L keys per warp step; kC keys per lane group
+// per round (fewer with more heads, for registers). (Issuing the next round's loads before
+// scoring this one was measured slower: 168 registers instead of 128 for G = 4, and 15% lower
+// decode throughput at 64 sequences on an H200.)
 template <int D, int G>
-struct DecodeTiling {
-  static constexpr int L = D / 8;
-  static constexpr int K = 32 / L;
-  static constexpr int kC = G <= 4 ? 4 : 2;
-  static constexpr int kGroups = kWarps * K;  // lane groups per block
-  static constexpr int kTile = kC * kGroups;  // keys per tile
-  static constexpr int kStages = kC == 4 ? 3 : 5;
-  static constexpr size_t kStageBytes = 2 * kTile * D * sizeof(__nv_bfloat16);  // K, then V
-  static constexpr size_t kStagingBytes = kStages * (kStageBytes + kThreads);   // + key flags
-  // After the loop the same memory holds every lane group's (acc, m, l) for the merge.
-  static constexpr size_t kMergeBytes = sizeof(float) * (kGroups * G * D + 2 * kGroups * G);
-  static constexpr size_t kSmemBytes = kStagingBytes > kMergeBytes ? kStagingBytes : kMergeBytes;
-};
-
-template <int D, int G>
-__global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(AttentionParams p) {
+__global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionParams p) {
   WaitForPriorGrids();
-  using T = DecodeTiling<D, G>;
-  constexpr int L = T::L, kC = T::kC, kGroups = T::kGroups, kTile = T::kTile;
-  constexpr int kStages = T::kStages;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  float* smem = reinterpret_cast<float*>(smem_raw);
+  constexpr int L = D / 8;
+  constexpr int K = 32 / L;
+  constexpr int kC = G <= 4 ? 4 : 2;
+  constexpr int kGroups = kWarps * K;  // lane groups per block
+  extern __shared__ float smem[];      // [kGroups][G][D] acc, then [kGroups][G] m, l
 
   const int t = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int sub = lane / L;        // key slot within the warp step
   const int part = lane % L;       // which 8 dims
-  const int group_id = warp * T::K + sub;
+  const int group_id = warp * K + sub;
   const int seq = SequenceOfToken(p.query_start, p.num_seqs, t);
   const int pos = p.positions[t];
   const KeyRange keys = SplitKeyRange(pos, p.sliding_window, split, p.splits);
@@ -71,67 +53,40 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(AttentionParam
     for (int i = 0; i < 8; ++i) acc[h][i] = 0.0f;
   }
 
-  // Key c of this thread in a tile is tile * kTile + c * kGroups + group_id (past my_begin),
-  // and the thread copies exactly the 16 bytes of its K and V rows that it scores later, so
-  // the staging needs no barrier: each thread waits on its own copies.
-  const int tiles = (max(0, my_end - my_begin) + kTile - 1) / kTile;
-  auto stage_k = [&](int tile) {
-    return reinterpret_cast<__nv_bfloat16*>(smem_raw + (tile % kStages) * T::kStageBytes);
-  };
-  auto flags_of = [&](int tile) {
-    return smem_raw + kStages * T::kStageBytes + (tile % kStages) * kThreads + threadIdx.x;
-  };
-  auto key_of = [&](int tile, int c) { return my_begin + tile * kTile + c * kGroups + group_id; };
-  int32_t block_of[kC];  // the cache blocks of the next tile to copy, looked up ahead
-  auto look_up = [&](int tile) {
-#pragma unroll
-    for (int c = 0; c < kC; ++c) {
-      const int key = key_of(tile, c);
-      block_of[c] = key < my_end ? table[key / p.block_size] : -1;
-    }
-  };
-  auto copy = [&](int tile) {
-    __nv_bfloat16* k_dst = stage_k(tile);
-    __nv_bfloat16* v_dst = k_dst + kTile * D;
-    unsigned present = 0;
-#pragma unroll
-    for (int c = 0; c < kC; ++c) {
-      const int key = key_of(tile, c);
-      const int32_t block = block_of[c];
-      const int offset = (c * kGroups + group_id) * D + part * 8;
-      // Keys past the window and unassigned blocks are zeros (and masked when scored).
-      const bool ok = key < my_end && block >= 0 && block < p.num_blocks;
-      const int64_t src = ok ? (static_cast<int64_t>(block) * p.block_size + key % p.block_size) *
-                                       head_stride + static_cast<int64_t>(g) * D + part * 8
-                             : 0;
-      CpAsync16(k_dst + offset, p.k_cache + src, ok ? 16 : 0);
-      CpAsync16(v_dst + offset, p.v_cache + src, ok ? 16 : 0);
-      present |= (ok ? 1u : 0u) << c;
-    }
-    *flags_of(tile) = static_cast<unsigned char>(present);
+  auto row_of = [&](int kpos, const __nv_bfloat16* cache) -> const Bf16x8* {
+    const int32_t block = table[kpos / p.block_size];
+    if (block < 0 || block >= p.num_blocks) return nullptr;
+    return reinterpret_cast<const Bf16x8*>(
+        cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) * head_stride +
+        static_cast<int64_t>(g) * D + part * 8);
   };
 
+  // The K and V rows of the round starting at `base`; keys past the window are absent.
+  auto load_round = [&](int base, Bf16x8 (&kv)[kC], Bf16x8 (&vv)[kC], bool (&present)[kC]) {
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (s < tiles) {
-      look_up(s);
-      copy(s);
+    for (int c = 0; c < kC; ++c) {
+      const int key = base + c * kGroups + sub;
+      const Bf16x8* kr = key < my_end ? row_of(key, p.k_cache) : nullptr;
+      const Bf16x8* vr = key < my_end ? row_of(key, p.v_cache) : nullptr;
+      present[c] = kr != nullptr;
+      kv[c] = kr ? LoadReadOnly(kr) : Bf16x8{};
+      vv[c] = vr ? LoadReadOnly(vr) : Bf16x8{};
     }
-    CpAsyncCommit();  // one group per tile slot, empty or not, so the wait count is uniform
-  }
-  for (int tile = 0; tile < tiles; ++tile) {
-    const int ahead = tile + kStages - 1;  // goes into the slot the previous tile freed
-    if (ahead < tiles) look_up(ahead);     // in flight while this tile is scored
-    CpAsyncWait<kStages - 2>();            // this tile's copies have landed
-    const __nv_bfloat16* k_src = stage_k(tile);
-    const __nv_bfloat16* v_src = k_src + kTile * D;
-    const unsigned present = *flags_of(tile);
+  };
+
+  // Each round a warp takes kC * K keys (K lane groups, kC keys each), loads all their K and V
+  // rows first, scores them, and folds them into the running softmax with one rescale. The
+  // loop bound is the warp's, not the lane group's, so lanes stay converged for the shuffles.
+  constexpr int kStride = kC * kGroups;
+  Bf16x8 kv[kC], vv[kC];
+  bool present[kC];
+  for (int base = my_begin + warp * K; base < my_end; base += kStride) {
+    load_round(base, kv, vv, present);
     float s[kC][G];
 #pragma unroll
     for (int c = 0; c < kC; ++c) {
       float kf[8];
-      Unpack(*reinterpret_cast<const Bf16x8*>(k_src + (c * kGroups + group_id) * D + part * 8),
-             kf);
+      Unpack(kv[c], kf);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float dot = 0.0f;
@@ -146,7 +101,7 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(AttentionParam
       for (int h = 0; h < G; ++h) {
 #pragma unroll
         for (int off = L / 2; off > 0; off >>= 1) s[c][h] += __shfl_xor_sync(kFullMask, s[c][h], off);
-        if (!(present >> c & 1u)) s[c][h] = -FLT_MAX;  // past the window or an unassigned block
+        if (!present[c]) s[c][h] = -FLT_MAX;  // past the window or an unassigned block
       }
     }
 #pragma unroll
@@ -163,21 +118,16 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(AttentionParam
 #pragma unroll
     for (int c = 0; c < kC; ++c) {
       float vf[8];
-      Unpack(*reinterpret_cast<const Bf16x8*>(v_src + (c * kGroups + group_id) * D + part * 8),
-             vf);
+      Unpack(vv[c], vf);
 #pragma unroll
       for (int h = 0; h < G; ++h) {
-        const float e = present >> c & 1u ? __expf(s[c][h] - m[h]) : 0.0f;
+        const float e = present[c] ? __expf(s[c][h] - m[h]) : 0.0f;
         l[h] += e;
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[h][i] += e * vf[i];
       }
     }
-    if (ahead < tiles) copy(ahead);
-    CpAsyncCommit();
   }
-  CpAsyncWait<0>();
-  __syncthreads();  // every thread's copies are done before the staging memory is reused
 
   // Merge the lane groups: every group publishes (m, l, acc); the first kGroups * ... threads
   // combine per (head, dim).
@@ -265,12 +215,13 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(AttentionParam
 
 template <int D, int G>
 cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
-  constexpr size_t smem = DecodeTiling<D, G>::kSmemBytes;
+  constexpr int kGroups = kWarps * (32 / (D / 8));
+  const size_t smem = sizeof(float) * (kGroups * G * D + 2 * kGroups * G);
   const auto kernel = AttentionDecodeKernel<D, G>;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
   const dim3 grid(p.num_tokens, p.num_kv_heads, p.splits);
-  LaunchPdl(kernel, grid, kThreads, smem, stream, p);
+  LaunchPdl(kernel, grid, kWarps * 32, smem, stream, p);
   return cudaGetLastError();
 }
 

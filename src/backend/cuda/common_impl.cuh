@@ -73,24 +73,6 @@ int L2PrefetchBytes(void (*kernel)(Params...), int threads, size_t smem, int64_t
   return static_cast<int>(std::min<int64_t>(budget, unit_bytes) / 128 * 128);
 }
 
-__device__ __forceinline__ uint32_t SmemAddress(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared without passing through registers; src_bytes 0 fills zeros. The
-// copies of a thread become visible to that thread after CpAsyncWait (to others after a
-// __syncthreads as well).
-__device__ __forceinline__ void CpAsync16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddress(dst)),
-               "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
-// Waits until at most kPending of this thread's committed groups are still in flight.
-template <int kPending>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-
 constexpr unsigned kFullMask = 0xffffffffu;
 
 __device__ __forceinline__ float WarpSum(float v) {
