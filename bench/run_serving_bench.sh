@@ -17,7 +17,8 @@
 #              prefix caching than without)
 #   longctx    sessions revisiting four 3000-word documents (fits a 4096-token llama-server slot)
 #   report     the comparison HTML pages and summary.json from whatever runs exist
-# Other settings (env): SERVERS (which of tokenfab tokenfab-nocache llama run; default all),
+# Other settings (env): SERVERS (which of tokenfab tokenfab-nocache llama run; default all;
+#   without llama, LLAMA_SERVER and GGUF may be "-"),
 # TOKENFAB (binary, default build-cuda/tokenfab or build/tokenfab),
 # SLOTS (llama-server parallel slots, default 64), CTX_PER_SLOT (default 4096),
 # TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
@@ -25,12 +26,12 @@
 # EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
 set -euo pipefail
 if [ $# -ne 4 ]; then
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 HF_MODEL=$(realpath "$1")
-LLAMA_SERVER=$(realpath "$2")
-GGUF=$(realpath "$3")
+LLAMA_SERVER=$(realpath -m "$2")
+GGUF=$(realpath -m "$3")
 OUT=$4
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
@@ -41,8 +42,6 @@ if [ -z "$TOKENFAB" ]; then
   for t in build-cuda/tokenfab build/tokenfab; do [ -x "$t" ] && TOKENFAB=$(realpath "$t") && break; done
 fi
 [ -x "${TOKENFAB:-}" ] || { echo "no tokenfab binary: build with -DTOKENFAB_CUDA=ON or set TOKENFAB" >&2; exit 1; }
-[ -x "$LLAMA_SERVER" ] || { echo "not executable: $LLAMA_SERVER" >&2; exit 1; }
-[ -f "$GGUF" ] || { echo "no such GGUF: $GGUF" >&2; exit 1; }
 [ -f "$HF_MODEL/config.json" ] && [ -f "$HF_MODEL/tokenizer.json" ] ||
   { echo "$HF_MODEL needs config.json, safetensors and tokenizer.json" >&2; exit 1; }
 
@@ -141,6 +140,11 @@ LONGCTX=(--workload long-context --documents 4 --document-len 3000 --turns 3 --t
 # multiturn stage only), llama.
 SERVERS=${SERVERS:-tokenfab tokenfab-nocache llama}
 wants() { [[ " $SERVERS " == *" $1 "* ]]; }
+# llama-server and its GGUF are needed only when it runs (SERVERS without llama: pass "-").
+if wants llama; then
+  [ -x "$LLAMA_SERVER" ] || { echo "not executable: $LLAMA_SERVER" >&2; exit 1; }
+  [ -f "$GGUF" ] || { echo "no such GGUF: $GGUF" >&2; exit 1; }
+fi
 
 # run_stage STAGE SERVER: starts SERVER, runs the stage's benchmark into STAGE-SERVER.json.
 run_stage() {
