@@ -116,6 +116,18 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
   return Median(times);
 }
 
+// Why a case of `seqs` sequences of `tokens` tokens each cannot run, or "" if its KV fits the
+// cache (checked before anything runs, so the grid of batch sizes and contexts can reach past
+// the memory at its corners without losing the cases that fit).
+std::string KvShortfall(Engine& engine, int64_t seqs, int64_t tokens) {
+  const int64_t block_size = engine.config().block_size;
+  const int64_t needed = seqs * ((tokens + block_size - 1) / block_size);
+  const int64_t have = engine.block_pool().num_free();
+  if (needed <= have) return "";
+  return "needs " + std::to_string(needed) + " KV blocks of " + std::to_string(block_size) +
+         " tokens, the cache has " + std::to_string(have) + " (raise --kv-cache-gb)";
+}
+
 }  // namespace
 
 Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
@@ -129,6 +141,7 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   out["dummy_weights"] = engine.config().dummy_weights;
   out["prefill"] = Json::array();
   out["decode"] = Json::array();
+  out["skipped"] = Json::array();
   DeviceCeilings ceilings;
   DeviceProbe* probe = engine.model().backend().probe();
   if (o.measure_ceilings && probe != nullptr) {
@@ -149,6 +162,11 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   ProgressBar progress("bench-engine", cases);
   int64_t done = 0;
   for (int32_t n : o.prompt_lens) {
+    if (const std::string why = KvShortfall(engine, 1, n); !why.empty()) {
+      out["skipped"].push_back({{"phase", "prefill"}, {"prompt_tokens", n}, {"reason", why}});
+      progress.Update(++done, "prefill " + std::to_string(n) + " skipped");
+      continue;
+    }
     const std::vector<int32_t> tokens = RandomTokens(n, mc.vocab_size, o.seed, n);
     TF_RETURN_IF_ERROR(TimePrefill(engine, tokens).status());  // warm-up
     std::vector<double> times;
@@ -167,6 +185,14 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   }
   for (int32_t context : o.context_lens) {
     for (int32_t batch : o.batch_sizes) {
+      // TimeDecode's reservation: the context, the measured steps and the two warm-up steps.
+      if (const std::string why = KvShortfall(engine, batch, context + o.decode_steps + 2);
+          !why.empty()) {
+        out["skipped"].push_back(
+            {{"phase", "decode"}, {"batch", batch}, {"context", context}, {"reason", why}});
+        progress.Update(++done, "decode batch " + std::to_string(batch) + " skipped");
+        continue;
+      }
       TF_ASSIGN_OR_RETURN(const double t,
                           TimeDecode(engine, batch, context, o.decode_steps, o.seed));
       const double bytes = DecodeWeightBytes(mc, batch, weight_size) +
@@ -196,7 +222,7 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
 
 std::string FormatEngineBench(const Json& r) {
   std::string s;
-  char line[160];
+  char line[256];
   std::snprintf(line, sizeof(line), "%s on %s: %.2fB parameters, %.2f GB of weights\n",
                 r.value("architecture", "").c_str(), r.value("device", "").c_str(),
                 r.value("parameters", 0.0) / 1e9, r.value("weight_bytes", 0.0) / 1e9);
@@ -224,6 +250,15 @@ std::string FormatEngineBench(const Json& r) {
     std::snprintf(line, sizeof(line), "decode    %6d  %5d  %7d  %10.1f  %8.4f  %6.1f%%\n", 1,
                   d["batch"].get<int>(), d["context"].get<int>(), d["tokens_per_s"].get<double>(),
                   d["step_seconds"].get<double>(), fraction(d));
+    s += line;
+  }
+  for (const Json& k : r.value("skipped", Json::array())) {
+    const bool prefill = k["phase"] == "prefill";
+    std::snprintf(line, sizeof(line), "%-8s  %6d  %5d  %7s  skipped: %s\n",
+                  k["phase"].get<std::string>().c_str(),
+                  prefill ? k["prompt_tokens"].get<int>() : 1, prefill ? 1 : k["batch"].get<int>(),
+                  prefill ? "-" : std::to_string(k["context"].get<int>()).c_str(),
+                  k["reason"].get<std::string>().c_str());
     s += line;
   }
   if (r.contains("score")) {

@@ -1,0 +1,104 @@
+// RunEngineBench (tokenfab bench-engine) on a small checkpoint with the CPU backend: the JSON
+// has a row per case with consistent derived numbers, and cases whose KV does not fit the cache
+// are reported as skipped while the others still run.
+#include "bench/engine_bench.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "backend/backend_registry.h"
+#include "bench/roofline.h"
+#include "engine/engine.h"
+#include "test_util.h"
+
+namespace tokenfab {
+namespace {
+
+std::unique_ptr<Engine> SmallEngine(int32_t num_kv_blocks) {
+  RegisterBuiltinBackends();
+  EngineConfig c;
+  c.model_dir = testing::TestDataPath("models/llama_gqa4_llama3rope_classic");
+  c.num_threads = 2;
+  c.num_kv_blocks = num_kv_blocks;  // of 16 tokens
+  auto engine = Engine::Create(c);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  return engine.ok() ? std::move(engine).value() : nullptr;
+}
+
+EngineBenchOptions SmallOptions() {
+  EngineBenchOptions o;
+  o.prompt_lens = {16, 40};
+  o.batch_sizes = {1, 3};
+  o.context_lens = {20};
+  o.decode_steps = 2;
+  o.repeats = 1;
+  o.score_len = 0;
+  o.measure_ceilings = false;
+  return o;
+}
+
+TEST(EngineBenchTest, ReportsEveryCaseWithConsistentNumbers) {
+  auto engine = SmallEngine(64);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_OK_AND_ASSIGN(const Json r, RunEngineBench(*engine, SmallOptions()));
+  EXPECT_EQ(r["device"], "cpu");
+  EXPECT_EQ(r["architecture"], "LlamaForCausalLM");
+  ASSERT_EQ(r["prefill"].size(), 2u);
+  EXPECT_EQ(r["prefill"][0]["prompt_tokens"], 16);
+  EXPECT_EQ(r["prefill"][1]["prompt_tokens"], 40);
+  for (const Json& p : r["prefill"]) {
+    EXPECT_GT(p["seconds"].get<double>(), 0.0);
+    EXPECT_NEAR(p["tokens_per_s"].get<double>(),
+                p["prompt_tokens"].get<double>() / p["seconds"].get<double>(), 1e-6);
+    EXPECT_FALSE(p.contains("roofline_fraction"));  // no ceilings were measured
+  }
+  ASSERT_EQ(r["decode"].size(), 2u);
+  const ModelConfig& mc = engine->model_config();
+  const int weight_size = static_cast<int>(DTypeSize(engine->model().weights().embed.dtype));
+  const int kv_size = static_cast<int>(DTypeSize(engine->model().backend().activation_dtype()));
+  for (const Json& d : r["decode"]) {
+    const int batch = d["batch"].get<int>(), context = d["context"].get<int>();
+    EXPECT_EQ(context, 20);
+    const double t = d["step_seconds"].get<double>();
+    EXPECT_GT(t, 0.0);
+    EXPECT_NEAR(d["tokens_per_s"].get<double>(), batch / t, 1e-6);
+    // The roofline's bytes: the weights as the backend holds them, the KV in its activations.
+    EXPECT_DOUBLE_EQ(d["bytes_per_step"].get<double>(),
+                     DecodeWeightBytes(mc, batch, weight_size) +
+                         DecodeKvBytes(mc, batch, context, kv_size));
+    EXPECT_NEAR(d["achieved_gb_per_s"].get<double>(),
+                d["bytes_per_step"].get<double>() / t / 1e9, 1e-9);
+  }
+  EXPECT_TRUE(r["skipped"].empty());
+  EXPECT_NE(FormatEngineBench(r).find("decode         1      3       20"), std::string::npos)
+      << FormatEngineBench(r);
+}
+
+TEST(EngineBenchTest, SkipsCasesWhoseKvDoesNotFitAndRunsTheRest) {
+  // 3 blocks of 16 tokens: a 40-token prompt needs 3 (fits), 3 sequences of 20 + 4 tokens
+  // need 2 blocks each (6: does not fit), 1 sequence needs 2 (fits).
+  auto engine = SmallEngine(3);
+  ASSERT_NE(engine, nullptr);
+  EngineBenchOptions o = SmallOptions();
+  o.prompt_lens = {16, 40, 64};  // 64 tokens need 4 blocks
+  ASSERT_OK_AND_ASSIGN(const Json r, RunEngineBench(*engine, o));
+  ASSERT_EQ(r["prefill"].size(), 2u);
+  ASSERT_EQ(r["decode"].size(), 1u);
+  EXPECT_EQ(r["decode"][0]["batch"], 1);
+  ASSERT_EQ(r["skipped"].size(), 2u);
+  EXPECT_EQ(r["skipped"][0]["phase"], "prefill");
+  EXPECT_EQ(r["skipped"][0]["prompt_tokens"], 64);
+  EXPECT_EQ(r["skipped"][1]["phase"], "decode");
+  EXPECT_EQ(r["skipped"][1]["batch"], 3);
+  EXPECT_EQ(r["skipped"][1]["reason"],
+            "needs 6 KV blocks of 16 tokens, the cache has 3 (raise --kv-cache-gb)");
+  const std::string table = FormatEngineBench(r);
+  EXPECT_NE(table.find("decode         1      3       20  skipped: needs 6 KV blocks"),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(engine->block_pool().num_free(), 3);  // every measured case gave its blocks back
+}
+
+}  // namespace
+}  // namespace tokenfab
