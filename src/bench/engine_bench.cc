@@ -117,8 +117,8 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
 }
 
 // Why a case of `seqs` sequences of `tokens` tokens each cannot run, or "" if its KV fits the
-// cache (checked before anything runs, so the grid of batch sizes and contexts can reach past
-// the memory at its corners without losing the cases that fit).
+// cache (checked before the case runs, so a grid of batch sizes and contexts can reach past the
+// memory at its corners without losing the cases that fit).
 std::string KvShortfall(Engine& engine, int64_t seqs, int64_t tokens) {
   const int64_t block_size = engine.config().block_size;
   const int64_t needed = seqs * ((tokens + block_size - 1) / block_size);
