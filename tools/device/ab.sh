@@ -17,7 +17,6 @@ shift 4
 OUT=${OUT:-/tmp/tokenfab-out}
 ROUNDS=${ROUNDS:-1}
 mkdir -p "$OUT"
-gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo unknown)
 for round in $(seq 1 "$ROUNDS"); do
   for side in a b; do
     if [ $side = a ]; then label=$a_label bin=$a_bin; else label=$b_label bin=$b_bin; fi
@@ -26,12 +25,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if ! $cmd --output "$raw" >/dev/null 2>"$OUT/ab_${label}_${round}.log"; then
       echo "ab: $label failed:"; tail -5 "$OUT/ab_${label}_${round}.log"; continue
     fi
-    python3 - "$raw" "$OUT/ab_${label}_${round}.json" "$gpu" "$label" "$cmd" <<'PY'
-import json, sys
-raw, out, gpu, label, cmd = sys.argv[1:]
-json.dump({"device": gpu, "commit": label, "command": cmd, "result": json.load(open(raw))},
-          open(out, "w"), indent=1)
-PY
+    python3 tools/device/record_result.py "$raw" "$OUT/ab_${label}_${round}.json" "$label" "$cmd"
   done
 done
 python3 - "$OUT" "$a_label" "$b_label" "$ROUNDS" <<'PY'

@@ -77,14 +77,7 @@ bench() {  # name, then tokenfab bench-engine flags
   local name=$1; shift
   local cmd="$BUILD/tokenfab bench-engine --device cuda $*"
   if $cmd --output "$OUT/$name.raw.json" >/dev/null 2>"$OUT/$name.log"; then
-    python3 - "$OUT/$name.raw.json" "$OUT/bench_$name.json" "$commit" "$cmd" <<'PY'
-import json, subprocess, sys
-raw, out, commit, cmd = sys.argv[1:]
-gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                     capture_output=True, text=True).stdout.strip()
-json.dump({"device": gpu, "commit": commit, "command": cmd, "result": json.load(open(raw))},
-          open(out, "w"), indent=2)
-PY
+    python3 tools/device/record_result.py "$OUT/$name.raw.json" "$OUT/bench_$name.json" "$commit" "$cmd"
     note "bench $name: ok"
     grep -A40 "^ceilings\|^phase" "$OUT/$name.log" | grep -v "^{" | head -30
   else
