@@ -64,6 +64,13 @@ Result<double> TimePrefill(Engine& engine, const std::vector<int32_t>& tokens) {
   return Now() - start;
 }
 
+// Tokens of KV each sequence of TimeDecode holds: the context, then two warm-up steps (graph
+// capture) and the measured steps.
+constexpr int32_t kDecodeWarmupSteps = 2;
+int32_t DecodeSequenceTokens(int32_t context, int32_t steps) {
+  return context + kDecodeWarmupSteps + steps;
+}
+
 // Seconds per decode step of `batch` sequences at `context` tokens of context. The contexts
 // are prefilled several sequences per forward, up to the engine's token budget.
 Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_t steps,
@@ -76,7 +83,7 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
   std::vector<std::vector<int32_t>> prompts(batch);
   for (int32_t s = 0; s < batch; ++s) {
     prompts[s] = RandomTokens(context, vocab, seed, 100 + s);
-    TF_RETURN_IF_ERROR(seqs.Reserve(s, context + steps + 2));
+    TF_RETURN_IF_ERROR(seqs.Reserve(s, DecodeSequenceTokens(context, steps)));
   }
   std::vector<int32_t> done(batch, 0);
   for (int32_t s = 0; s < batch;) {  // pack prefill chunks of several sequences per forward
@@ -102,7 +109,7 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
   out.tokens = &next;
   out.token_logprobs = &next_logprobs;
   std::vector<double> times;
-  for (int32_t step = 0; step <= steps + 1; ++step) {  // steps 0 and 1 warm up (graph capture)
+  for (int32_t step = 0; step < kDecodeWarmupSteps + steps; ++step) {
     std::vector<SequenceChunk> chunks;
     for (int32_t s = 0; s < batch; ++s) {
       chunks.push_back({std::span<const int32_t>(&next[s], 1), context + step, seqs.blocks(s),
@@ -111,7 +118,7 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
     const ForwardBatch fb = BuildForwardBatch(chunks, bs);
     const double start = Now();
     TF_RETURN_IF_ERROR(engine.model().Forward(fb, engine.kv_cache().tensors(), out));
-    if (step > 1) times.push_back(Now() - start);
+    if (step >= kDecodeWarmupSteps) times.push_back(Now() - start);
   }
   return Median(times);
 }
@@ -185,8 +192,8 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   }
   for (int32_t context : o.context_lens) {
     for (int32_t batch : o.batch_sizes) {
-      // TimeDecode's reservation: the context, the measured steps and the two warm-up steps.
-      if (const std::string why = KvShortfall(engine, batch, context + o.decode_steps + 2);
+      if (const std::string why =
+              KvShortfall(engine, batch, DecodeSequenceTokens(context, o.decode_steps));
           !why.empty()) {
         out["skipped"].push_back(
             {{"phase", "decode"}, {"batch", batch}, {"context", context}, {"reason", why}});
