@@ -3,6 +3,7 @@
 #include "backend/cuda/attention_decode.cuh"
 #include "backend/cuda/attention_impl.cuh"
 #include "backend/cuda/common_impl.cuh"
+#include "backend/cuda/mma_impl.cuh"
 
 namespace tokenfab::cuda {
 namespace {
@@ -10,10 +11,90 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kMaxGroup = 8;
 
-// D: head_dim; L = D / 8 lanes per key; K = 32 / L keys per warp step; kC keys per lane group
-// per round (fewer with more heads, for registers). (Issuing the next round's loads before
-// scoring this one was measured slower: 168 registers instead of 128 for G = 4, and 15% lower
-// decode throughput at 64 sequences on an H200.)
+// The end of both kernels: the block's kGroups lane groups have published their online-softmax
+// state in shared memory ([kGroups][G][D] acc, then [kGroups][G] m in natural-log units, then
+// l); this merges them into the output or, with splits, into the split's partial, and the last
+// split of the (token, KV head) to finish merges all of them.
+template <int D, int G, int kGroups>
+__device__ __forceinline__ void MergeGroupsAndStore(const AttentionParams& p, float* smem, int t,
+                                                    int g, int split) {
+  const float* acc_s = smem;
+  const float* m_s = acc_s + kGroups * G * D;
+  const float* l_s = m_s + kGroups * G;
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
+    const int h = idx / D, d = idx % D;
+    float mx = -FLT_MAX;
+    for (int gr = 0; gr < kGroups; ++gr) mx = fmaxf(mx, m_s[gr * G + h]);
+    float lsum = 0.0f, osum = 0.0f;
+    for (int gr = 0; gr < kGroups; ++gr) {
+      const float w = l_s[gr * G + h] > 0.0f ? __expf(m_s[gr * G + h] - mx) : 0.0f;
+      lsum += w * l_s[gr * G + h];
+      osum += w * acc_s[(gr * G + h) * D + d];
+    }
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    if (p.splits == 1) {
+      p.out[row * D + d] = __float2bfloat16(lsum > 0.0f ? osum / lsum : 0.0f);
+    } else {
+      p.partial_acc[(row * p.splits + split) * D + d] = osum;
+      if (d == 0) {
+        p.partial_ml[(row * p.splits + split) * 2] = lsum > 0.0f ? mx : -INFINITY;
+        p.partial_ml[(row * p.splits + split) * 2 + 1] = lsum;
+      }
+    }
+  }
+  if (p.splits == 1) return;
+  // The last split of this (token, KV head) to finish merges all of them, so no second kernel
+  // is launched. Its ticket counter goes back to zero for the next step (and graph replay).
+  __shared__ int ticket;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) ticket = atomicAdd(&p.split_counters[t * p.num_kv_heads + g], 1);
+  __syncthreads();
+  if (ticket != p.splits - 1) return;
+  __threadfence();
+  // Merge in two parallel passes: the weight of every (head, split), then every output element
+  // as a weighted sum whose loads are all independent.
+  float* weight_s = smem;  // [G][splits]; the block's lane-group state is no longer needed
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * p.splits; idx += kWarps * 32) {
+    const int h = idx / p.splits, s2 = idx % p.splits;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    weight_s[idx] = __ldcg(p.partial_ml + (row * p.splits + s2) * 2);  // the split's max
+  }
+  __syncthreads();
+  if (threadIdx.x < G) {  // per head: weights e^(m_s - M) / sum_s e^(m_s - M) l_s
+    const int h = threadIdx.x;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    float mx = -INFINITY;
+    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, weight_s[h * p.splits + s2]);
+    float denom = 0.0f;
+    for (int s2 = 0; s2 < p.splits; ++s2) {
+      const float ms = weight_s[h * p.splits + s2];
+      const float w = ms == -INFINITY ? 0.0f : __expf(ms - mx);
+      weight_s[h * p.splits + s2] = w;
+      denom += w * __ldcg(p.partial_ml + (row * p.splits + s2) * 2 + 1);
+    }
+    const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
+    for (int s2 = 0; s2 < p.splits; ++s2) weight_s[h * p.splits + s2] *= inv;
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
+    const int h = idx / D, d = idx % D;
+    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
+    const float* part = p.partial_acc + row * p.splits * D + d;
+    float sum = 0.0f;
+#pragma unroll 8
+    for (int s2 = 0; s2 < p.splits; ++s2) sum += weight_s[h * p.splits + s2] * __ldcg(part + s2 * D);
+    p.out[row * D + d] = __float2bfloat16(sum);
+  }
+  if (threadIdx.x == 0) p.split_counters[t * p.num_kv_heads + g] = 0;
+}
+
+// The CUDA-core kernel (head_dim 256). D: head_dim; L = D / 8 lanes per key; K = 32 / L keys
+// per warp step; kC keys per lane group per round (fewer with more heads, for registers).
+// (Issuing the next round's loads before scoring this one was measured slower: 168 registers
+// instead of 128 for G = 4, and 15% lower decode throughput at 64 sequences on an H200.)
 template <int D, int G>
 __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionParams p) {
   WaitForPriorGrids();
@@ -143,81 +224,179 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
       l_s[group_id * G + h] = l[h];
     }
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
-    const int h = idx / D, d = idx % D;
-    float mx = -FLT_MAX;
-    for (int gr = 0; gr < kGroups; ++gr) mx = fmaxf(mx, m_s[gr * G + h]);
-    float lsum = 0.0f, osum = 0.0f;
-    for (int gr = 0; gr < kGroups; ++gr) {
-      const float w = l_s[gr * G + h] > 0.0f ? __expf(m_s[gr * G + h] - mx) : 0.0f;
-      lsum += w * l_s[gr * G + h];
-      osum += w * acc_s[(gr * G + h) * D + d];
+  MergeGroupsAndStore<D, G, kGroups>(p, smem, t, g, split);
+}
+
+// The same work on tensor cores, for head_dim 64 and 128: each warp takes 16 keys at a time and
+// computes S = Q K^T with the G query heads as the rows of an m16n8k16 tile (rows G..15 zero),
+// then O^T += V^T P^T, with the head dims as rows and the heads as columns, so that the
+// probabilities go from S's accumulators to P^T's operand registers without moving. Fragments
+// are loaded straight from the cache, 16 bytes per lane: the dot product does not care which
+// dims a k-step sums, so Q and K take the same permutation of dims (lane quad c holds dims
+// 32j + 8c .. 8c + 7 for steps 2j and 2j + 1), and V^T's rows are whichever dims a lane loaded
+// (64i + 8r + 2w, +1), its pairs of keys packed by byte permutes. That is about 9 instructions
+// per key and warp, where the CUDA-core kernel needs about 75 for a group of 4 heads.
+template <int D, int G>
+__global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(AttentionParams p) {
+  static_assert(D % 64 == 0 && G <= 8, "rows 0..7 of the tile hold the group's heads");
+  WaitForPriorGrids();
+  constexpr int kSlices = D / 32;    // 32-dim slices of Q K^T, two k16 steps each
+  constexpr int kDimTiles = D / 16;  // m16 tiles of O^T
+  constexpr int kVLoads = D / 64;    // 16-byte V loads per key and lane
+  constexpr int kTileKeys = 16;
+  extern __shared__ float smem[];  // [kWarps][G][D] acc, then [kWarps][G] m, l
+
+  const int t = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int r = lane >> 2, c = lane & 3;  // fragment row (head, key or dim) and column pair
+  const int seq = SequenceOfToken(p.query_start, p.num_seqs, t);
+  const int pos = p.positions[t];
+  const KeyRange keys = SplitKeyRange(pos, p.sliding_window, split, p.splits);
+  const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * D;
+  const __nv_bfloat16* k_head = p.k_cache + static_cast<int64_t>(g) * D;
+  const __nv_bfloat16* v_head = p.v_cache + static_cast<int64_t>(g) * D;
+
+  // Q of head r as A operand words: slice j holds dims 32j + 8c .. 32j + 8c + 7.
+  uint4 q[kSlices];
+#pragma unroll
+  for (int j = 0; j < kSlices; ++j) {
+    q[j] = make_uint4(0, 0, 0, 0);
+    if (r < G) {
+      q[j] = __ldg(reinterpret_cast<const uint4*>(
+          p.q + (static_cast<int64_t>(t) * p.num_q_heads + g * G + r) * D + 32 * j + 8 * c));
     }
-    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    if (p.splits == 1) {
-      p.out[row * D + d] = __float2bfloat16(lsum > 0.0f ? osum / lsum : 0.0f);
-    } else {
-      p.partial_acc[(row * p.splits + split) * D + d] = osum;
-      if (d == 0) {
-        p.partial_ml[(row * p.splits + split) * 2] = lsum > 0.0f ? mx : -INFINITY;
-        p.partial_ml[(row * p.splits + split) * 2 + 1] = lsum;
+  }
+  const float qk_scale = p.scale * 1.4426950408889634f;  // scores in log2 units, for exp2
+  float acc[kDimTiles][4];
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.0f;
+  float m = -FLT_MAX;  // running max of head r (the same in the four lanes of its quad)
+  float l = 0.0f;      // this lane's share of head r's running sum
+
+  for (int base = keys.begin + warp * kTileKeys; base < keys.end; base += kWarps * kTileKeys) {
+    // Lanes l and l + 16 find the cache row of key base + l % 16 (-1: absent); the others take
+    // it by shuffle.
+    const int key = base + (lane & 15);
+    int row = -1;
+    if (key < keys.end) {
+      const int32_t block = table[key / p.block_size];
+      if (block >= 0 && block < p.num_blocks) row = block * p.block_size + key % p.block_size;
+    }
+    const unsigned present = __ballot_sync(kFullMask, row >= 0) & 0xffffu;
+    // K: key 8n + r of n-tile n. V: keys 2c, 2c + 1, 2c + 8, 2c + 9, dims 64i + 8r .. + 7.
+    uint4 kr[2][kSlices], vr[4][kVLoads];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      const int rk = __shfl_sync(kFullMask, row, 8 * n + r);
+      const __nv_bfloat16* src = k_head + static_cast<int64_t>(rk) * head_stride + 8 * c;
+#pragma unroll
+      for (int j = 0; j < kSlices; ++j) {
+        kr[n][j] = rk >= 0 ? __ldg(reinterpret_cast<const uint4*>(src + 32 * j))
+                           : make_uint4(0, 0, 0, 0);
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int rv = __shfl_sync(kFullMask, row, 2 * c + (e & 1) + 8 * (e >> 1));
+      const __nv_bfloat16* src = v_head + static_cast<int64_t>(rv) * head_stride + 8 * r;
+#pragma unroll
+      for (int i = 0; i < kVLoads; ++i) {
+        vr[e][i] = rv >= 0 ? __ldg(reinterpret_cast<const uint4*>(src + 64 * i))
+                           : make_uint4(0, 0, 0, 0);
+      }
+    }
+
+    // S for keys 8n + 2c, 8n + 2c + 1 of head r in s[n][0..1] (s[n][2..3]: the zero rows).
+    float s[2][4];
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kSlices; ++j) {
+        const uint32_t a_lo[4] = {q[j].x, 0u, q[j].y, 0u};
+        const uint32_t a_hi[4] = {q[j].z, 0u, q[j].w, 0u};
+        Mma(s[n], a_lo, kr[n][j].x, kr[n][j].y);
+        Mma(s[n], a_hi, kr[n][j].z, kr[n][j].w);
+      }
+    }
+    // Online softmax over this lane's four keys: 2c, 2c + 1, 8 + 2c, 9 + 2c of the tile.
+    float x[4] = {s[0][0], s[0][1], s[1][0], s[1][1]};
+    float mx = -INFINITY;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int tile_key = 8 * (e >> 1) + 2 * c + (e & 1);
+      x[e] = (present >> tile_key) & 1u ? x[e] * qk_scale : -INFINITY;
+      mx = fmaxf(mx, x[e]);
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 2));
+    const float m_new = fmaxf(m, mx);
+    const float alpha = exp2f(m - m_new);
+    float pe[4], sum = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      pe[e] = exp2f(x[e] - m_new);  // 0 for absent keys
+      sum += pe[e];
+    }
+    l = l * alpha + sum;
+    m = m_new;
+    // O^T's columns are heads 2c and 2c + 1: their rescale factors live in quads 2c and 2c + 1.
+    const float alpha_even = __shfl_sync(kFullMask, alpha, 8 * c);
+    const float alpha_odd = __shfl_sync(kFullMask, alpha, 8 * c + 4);
+    const uint32_t b0 = PackBf16(pe[0], pe[1]), b1 = PackBf16(pe[2], pe[3]);
+#pragma unroll
+    for (int mt = 0; mt < kDimTiles; ++mt) {
+      acc[mt][0] *= alpha_even;
+      acc[mt][1] *= alpha_odd;
+      acc[mt][2] *= alpha_even;
+      acc[mt][3] *= alpha_odd;
+      const int i = mt / 4, w = mt % 4;
+      const uint32_t v0 = (&vr[0][i].x)[w], v1 = (&vr[1][i].x)[w];
+      const uint32_t v2 = (&vr[2][i].x)[w], v3 = (&vr[3][i].x)[w];
+      // Row r: dim 64i + 8r + 2w (the low halves); row r + 8: the next dim (the high halves).
+      const uint32_t a[4] = {__byte_perm(v0, v1, 0x5410), __byte_perm(v0, v1, 0x7632),
+                             __byte_perm(v2, v3, 0x5410), __byte_perm(v2, v3, 0x7632)};
+      Mma(acc[mt], a, b0, b1);
+    }
+  }
+
+  // Publish the warp's state for the block merge: acc[mt] holds dims d = 64i + 8r + 2w and
+  // d + 1 of heads 2c and 2c + 1.
+  l += __shfl_xor_sync(kFullMask, l, 1);
+  l += __shfl_xor_sync(kFullMask, l, 2);
+  float* acc_s = smem;
+  float* m_s = acc_s + kWarps * G * D;
+  float* l_s = m_s + kWarps * G;
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) {
+    const int d = 64 * (mt / 4) + 8 * r + 2 * (mt % 4);
+#pragma unroll
+    for (int odd = 0; odd < 2; ++odd) {
+      const int h = 2 * c + odd;
+      if (h < G) {
+        acc_s[(warp * G + h) * D + d] = acc[mt][odd];
+        acc_s[(warp * G + h) * D + d + 1] = acc[mt][2 + odd];
       }
     }
   }
-  if (p.splits == 1) return;
-  // The last split of this (token, KV head) to finish merges all of them, so no second kernel
-  // is launched. Its ticket counter goes back to zero for the next step (and graph replay).
-  __shared__ int ticket;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) ticket = atomicAdd(&p.split_counters[t * p.num_kv_heads + g], 1);
-  __syncthreads();
-  if (ticket != p.splits - 1) return;
-  __threadfence();
-  // Merge in two parallel passes: the weight of every (head, split), then every output element
-  // as a weighted sum whose loads are all independent.
-  float* weight_s = smem;  // [G][splits]; the block's lane-group state is no longer needed
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * p.splits; idx += kWarps * 32) {
-    const int h = idx / p.splits, s2 = idx % p.splits;
-    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    weight_s[idx] = __ldcg(p.partial_ml + (row * p.splits + s2) * 2);  // the split's max
+  if (c == 0 && r < G) {
+    m_s[warp * G + r] = m * 0.6931471805599453f;  // back to natural-log units
+    l_s[warp * G + r] = l;
   }
-  __syncthreads();
-  if (threadIdx.x < G) {  // per head: weights e^(m_s - M) / sum_s e^(m_s - M) l_s
-    const int h = threadIdx.x;
-    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    float mx = -INFINITY;
-    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, weight_s[h * p.splits + s2]);
-    float denom = 0.0f;
-    for (int s2 = 0; s2 < p.splits; ++s2) {
-      const float ms = weight_s[h * p.splits + s2];
-      const float w = ms == -INFINITY ? 0.0f : __expf(ms - mx);
-      weight_s[h * p.splits + s2] = w;
-      denom += w * __ldcg(p.partial_ml + (row * p.splits + s2) * 2 + 1);
-    }
-    const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
-    for (int s2 = 0; s2 < p.splits; ++s2) weight_s[h * p.splits + s2] *= inv;
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
-    const int h = idx / D, d = idx % D;
-    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    const float* part = p.partial_acc + row * p.splits * D + d;
-    float sum = 0.0f;
-#pragma unroll 8
-    for (int s2 = 0; s2 < p.splits; ++s2) sum += weight_s[h * p.splits + s2] * __ldcg(part + s2 * D);
-    p.out[row * D + d] = __float2bfloat16(sum);
-  }
-  if (threadIdx.x == 0) p.split_counters[t * p.num_kv_heads + g] = 0;
+  MergeGroupsAndStore<D, G, kWarps>(p, smem, t, g, split);
 }
 
+// Head dims 64 and 128 run on tensor cores; 256 (whose fragments would not fit in registers)
+// on CUDA cores.
 template <int D, int G>
 cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
-  constexpr int kGroups = kWarps * (32 / (D / 8));
+  constexpr bool kMma = D <= 128;
+  constexpr int kGroups = kMma ? kWarps : kWarps * (32 / (D / 8));
   const size_t smem = sizeof(float) * (kGroups * G * D + 2 * kGroups * G);
-  const auto kernel = AttentionDecodeKernel<D, G>;
+  void (*kernel)(AttentionParams) = nullptr;
+  if constexpr (kMma) kernel = AttentionDecodeMmaKernel<D, G>;
+  else kernel = AttentionDecodeKernel<D, G>;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
   const dim3 grid(p.num_tokens, p.num_kv_heads, p.splits);

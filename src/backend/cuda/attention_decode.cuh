@@ -1,11 +1,14 @@
 // Launcher of the attention kernel for decode tokens (and short chunks) with head_dim 64, 128
 // or 256 and up to 8 query heads per KV head.
 //
-// One block per (query token, KV head, split of the window); each warp walks keys in groups of
-// 32 / (D / 8) lanes per key, each lane holding 8 dims of the G query heads, so a key and its
-// value are each read once (16 bytes per lane) for all G heads. Every lane group keeps its own
-// online softmax; groups and warps merge through shared memory at the end. Several keys per
-// lane group are in flight at a time. With splits, the last block of each (token, KV head) to
+// One block per (query token, KV head, split of the window), reading each key and value once
+// for all G query heads of the group (GQA). For head_dim 64 and 128 the block's four warps take
+// 16 keys at a time on tensor cores (QK^T and PV as m16n8k16 mma with the group's heads as
+// rows), which at 64 sequences is 1.12x (600 context) to 1.29x (4096) the decode throughput of
+// the CUDA-core kernel (H200, bench/results/2026-12-02_h200_decode-attention-mma-ab_*.json).
+// head_dim 256 runs on CUDA cores: lane groups of 32 / (D / 8) lanes per key, each lane holding
+// 8 dims of the G heads. Every warp or lane group keeps its own online softmax; they merge
+// through shared memory at the end. With splits, the last block of each (token, KV head) to
 // finish merges them, counting with p.split_counters ([T * Hkv], zero between launches).
 #pragma once
 

@@ -2,6 +2,7 @@
 
 #include "backend/cuda/common_impl.cuh"
 #include "backend/cuda/flash_prefill.cuh"
+#include "backend/cuda/mma_impl.cuh"
 
 namespace tokenfab::cuda {
 namespace {
@@ -40,20 +41,6 @@ __device__ __forceinline__ void LdMatrixX4Trans(uint32_t r[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
-}
-
-// c += a * b for a 16x16 bf16 A (row), 16x8 bf16 B (col), 16x8 f32 C.
-__device__ __forceinline__ void Mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
 }
 
 // Tiles are [rows][D] bf16 with 16-byte chunks XOR-swizzled by row, so that the 8 rows one
