@@ -7,17 +7,17 @@
 // activations and KV cache): max |delta logprob| <= 0.1 and mean <= 0.01, greedy identical
 // where the gap is above 0.05, leaving out the MoE tokens whose routing is a near-tie (the k-th
 // and (k+1)-th expert probabilities within 0.01), where transformers' own bf16 run routes
-// differently too (its error there reaches 0.07 on qwen3_moe_fused). The
+// differently too (its error there reaches 0.07 on qwen3_moe_fused), and the tokens that one
+// such flip at or before them would move by more than 0.01 (the golden's flip_sensitivity). The
 // CUDA cases run when the binary has a CUDA backend and a GPU is present.
 #include <dirent.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backend/backend_registry.h"
 #include "base/json.h"
@@ -36,10 +36,14 @@ struct DeviceTolerance {
   // MoE: leave out the tokens whose reference routing margin (gap between the k-th and
   // (k+1)-th expert probability) is below this, where bf16 may route to another expert.
   double router_margin_floor;
+  // MoE: and the tokens that one flipped near-tie choice at or before them (the golden's
+  // flip_sensitivity) would move by more than this, and the argmaxes a flip would change
+  // (flip_argmax_changes, unless this is infinite): they measure a coin flip, not the engine.
+  double flip_sensitivity_ceiling;
 };
 
-const DeviceTolerance kCpu{"cpu", 1e-4, 1e-4, 1e-3, 0.0};
-const DeviceTolerance kCuda{"cuda", 0.1, 0.01, 0.05, 1e-2};
+const DeviceTolerance kCpu{"cpu", 1e-4, 1e-4, 1e-3, 0.0, INFINITY};
+const DeviceTolerance kCuda{"cuda", 0.1, 0.01, 0.05, 1e-2, 1e-2};
 
 // The devices this binary can run here.
 std::vector<DeviceTolerance> Devices() {
@@ -117,7 +121,7 @@ TEST_P(GoldenTest, LogprobsMatchTransformers) {
   auto engine = MakeEngine(name(), tol().device);
   ASSERT_NE(engine, nullptr);
   double worst = 0.0, total = 0.0;
-  int64_t count = 0;
+  int64_t count = 0, positions = 0;
   for (const Json& seq : golden["sequences"]) {
     const std::vector<int32_t> tokens = AsVector<int32_t>(seq["tokens"]);
     const std::vector<double> expected = AsVector<double>(seq["next_logprob"]);
@@ -126,11 +130,22 @@ TEST_P(GoldenTest, LogprobsMatchTransformers) {
     const std::vector<double> margins = seq.contains("router_margin")
                                             ? AsVector<double>(seq["router_margin"])
                                             : std::vector<double>(tokens.size(), 1.0);
+    const std::vector<double> flip_moves = seq.contains("flip_sensitivity")
+                                               ? AsVector<double>(seq["flip_sensitivity"])
+                                               : std::vector<double>(expected.size(), 0.0);
+    ASSERT_EQ(flip_moves.size(), expected.size());
+    std::vector<bool> flip_argmax(tokens.size(), false);
+    if (seq.contains("flip_argmax_changes") && tol().flip_sensitivity_ceiling < INFINITY) {
+      for (const int32_t i : AsVector<int32_t>(seq["flip_argmax_changes"]))
+        flip_argmax.at(i) = true;
+    }
     ASSERT_OK_AND_ASSIGN(const ScoreResult got, engine->Score(tokens));
     ASSERT_EQ(got.next_logprob.size(), expected.size());
     ASSERT_EQ(got.argmax.size(), tokens.size());
+    positions += static_cast<int64_t>(expected.size());
     for (size_t i = 0; i < expected.size(); ++i) {
       if (margins[i] < tol().router_margin_floor) continue;
+      if (flip_moves[i] > tol().flip_sensitivity_ceiling) continue;
       const double diff = std::fabs(got.next_logprob[i] - expected[i]);
       total += diff;
       ++count;
@@ -139,15 +154,19 @@ TEST_P(GoldenTest, LogprobsMatchTransformers) {
           << "sequence of " << tokens.size() << " tokens, position " << i;
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
-      if (gaps[i] > tol().gap_threshold) {
+      if (gaps[i] > tol().gap_threshold && !flip_argmax[i]) {
         EXPECT_EQ(got.argmax[i], argmax[i]) << "position " << i << " gap " << gaps[i];
       }
     }
   }
   ASSERT_GT(count, 0);
+  // The near-tie rules may leave positions out (two thirds of qwen3_moe_fused's follow a flip
+  // that moves them by more than 0.01), but never nearly all of them.
+  EXPECT_GE(4 * count, positions) << count << " of " << positions << " positions compared";
   EXPECT_LE(total / count, tol().mean_logprob_diff);
   RecordProperty("max_abs_logprob_diff", std::to_string(worst));
   RecordProperty("mean_abs_logprob_diff", std::to_string(total / count));
+  RecordProperty("positions_compared", std::to_string(count) + "/" + std::to_string(positions));
 }
 
 TEST_P(GoldenTest, GreedyContinuationsMatchTransformers) {

@@ -257,9 +257,9 @@ TEST_P(InvarianceTest, ResultsDoNotDependOnTheBlockSize) {
 
 INSTANTIATE_TEST_SUITE_P(
     Checkpoints, InvarianceTest,
-    ::testing::Combine(::testing::Values("llama_gqa4_llama3rope_classic", "mistral_sliding40_f32",
-                                         "qwen2_qkvbias_tied", "qwen3_moe_fused",
-                                         "mixtral_per_expert_sharded"),
+    ::testing::Combine(::testing::Values("llama_gqa4_llama3rope_classic", "llama_headdim128_gqa4",
+                                         "mistral_sliding40_f32", "qwen2_qkvbias_tied",
+                                         "qwen3_moe_fused", "mixtral_per_expert_sharded"),
                        ::testing::Values(1, 7, 16)),
     [](const auto& info) {
       return std::get<0>(info.param) + "_block" + std::to_string(std::get<1>(info.param));

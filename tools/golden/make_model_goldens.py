@@ -12,7 +12,10 @@ eager attention, and that reload is the reference: fp32 math on the stored weigh
 also records what transformers computes in bf16 (bf16_next_logprob), the floor of what any
 bf16 engine can reach, and for MoE models each token's smallest routing margin (gap between the
 k-th and (k+1)-th expert probability): where it is tiny, bf16 may legitimately pick another
-expert.
+expert. Since such a flip at one position also moves every later one, MoE goldens record per
+position how far any single near-tie flip moves next_logprob (flip_sensitivity) and where one
+changes the argmax (flip_argmax_changes), computed by re-running transformers with that choice
+flipped; the CUDA golden test leaves those positions out. `--update-flips NAME...` adds it to existing goldens.
 
 Awkward on purpose: GQA ratios 1, 2 and 4; head_dim != hidden / heads; odd vocabularies;
 llama3 and linear RoPE scaling; a sliding window shorter than the sequences; tied and untied
@@ -114,6 +117,16 @@ SPECS = [
                   max_position_embeddings=512, num_local_experts=5, num_experts_per_tok=2,
                   rope={"rope_type": "default", "rope_theta": 1000000.0},
                   tie_word_embeddings=False)),
+    # Llama-3.1-8B's attention shape (head_dim 128, 4 query heads per KV head), so the goldens
+    # reach the CUDA backend's tensor-core decode and prefill attention kernels too.
+    spec("llama_headdim128_gqa4", "llama",
+         cfg=dict(vocab_size=512, hidden_size=128, intermediate_size=192, num_hidden_layers=2,
+                  num_attention_heads=8, num_key_value_heads=2, head_dim=128,
+                  max_position_embeddings=512,
+                  rope={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                        "original_max_position_embeddings": 64},
+                  tie_word_embeddings=True)),
 ]
 
 CLASSES = {
@@ -320,6 +333,88 @@ def router_margins(model, ids):
     return [float(m) for m in margins]
 
 
+# Routing choices whose k-th and (k+1)-th expert probabilities are this close are coin flips
+# for a bf16 engine (its router logits carry ~1e-3 relative error; the flips measured on the
+# CUDA backend were at gaps of 1.2e-4 to 2.1e-4, tools/golden/moe_flip_diag.py).
+FLIP_TIE = 1e-3
+
+
+@torch.no_grad()
+def routing_ties(model, ids):
+    """(gate, position, k-th expert, (k+1)-th expert, gap) of every routing choice of `ids`
+    whose gap is below FLIP_TIE."""
+    gates = router_gates(model)
+    k = model.config.num_experts_per_tok
+    ties, handles = [], []
+
+    def hook_for(gate):
+        def hook(module, inputs, _output):
+            x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
+            top = torch.topk(torch.softmax(x @ module.weight.double().T, dim=-1), k + 1, dim=-1)
+            gap = top.values[:, k - 1] - top.values[:, k]
+            for pos in (gap < FLIP_TIE).nonzero().flatten().tolist():
+                ties.append((gate, pos, int(top.indices[pos, k - 1]), int(top.indices[pos, k]),
+                             float(gap[pos])))
+        return hook
+
+    for gate in gates:
+        handles.append(gate.register_forward_hook(hook_for(gate)))
+    logits_of(model, ids)
+    for h in handles:
+        h.remove()
+    return ties
+
+
+@torch.no_grad()
+def flipped_logits(model, ids, gate, pos, expert_a, expert_b):
+    """The logits of `ids` with one routing choice flipped: the router logits of experts a and
+    b swapped at `pos` in `gate`, so the (k+1)-th expert is chosen instead of the k-th (with its
+    probability, within FLIP_TIE of the other's). Patches F.linear for the router's weight only,
+    which works whether the router is an nn.Linear or calls F.linear itself."""
+    linear = torch.nn.functional.linear
+
+    def swapped(x, weight, bias=None):
+        y = linear(x, weight, bias)
+        if weight is gate.weight:
+            y = y.clone()
+            flat = y.view(-1, y.shape[-1])
+            flat[pos, [expert_a, expert_b]] = flat[pos, [expert_b, expert_a]]
+        return y
+
+    torch.nn.functional.linear = swapped
+    try:
+        return logits_of(model, ids)
+    finally:
+        torch.nn.functional.linear = linear
+
+
+@torch.no_grad()
+def flip_sensitivity(model, ids, lsm):
+    """What single near-tie routing flips (gap < FLIP_TIE) do to `ids`: a flip at position j
+    changes every later position too, so positions it moves beyond the test's tolerance measure
+    a coin flip, not the engine. Returns, per position, the most any flip moves next_logprob;
+    the positions whose argmax some flip changes; and the ties, as [MoE layer ordinal,
+    position, gap]."""
+    gates = router_gates(model)
+    sens = [0.0] * (len(ids) - 1)
+    argmax_changes, found = set(), []
+    reference_argmax = lsm.argmax(-1)
+    for gate, pos, a, b, gap in routing_ties(model, ids):
+        flipped = torch.log_softmax(flipped_logits(model, ids, gate, pos, a, b).double(), dim=-1)
+        moved = [abs(float(flipped[i, ids[i + 1]] - lsm[i, ids[i + 1]])) for i in range(len(ids) - 1)]
+        changed = float((flipped[pos] - lsm[pos]).abs().max())
+        assert changed > 0.0, "a routing flip changed nothing: the router no longer calls F.linear"
+        sens = [max(x, y) for x, y in zip(sens, moved)]
+        argmax_changes.update((flipped.argmax(-1) != reference_argmax).nonzero().flatten().tolist())
+        found.append([gates.index(gate), pos, gap])
+    return [round(x, 7) for x in sens], sorted(argmax_changes), found
+
+
+def add_flip_fields(seq, model, ids, lsm):
+    (seq["flip_sensitivity"], seq["flip_argmax_changes"],
+     seq["routing_ties"]) = flip_sensitivity(model, ids, lsm)
+
+
 @torch.no_grad()
 def record(model, vocab, seed, bf16_model=None):
     g = torch.Generator().manual_seed(seed + 1)
@@ -337,6 +432,7 @@ def record(model, vocab, seed, bf16_model=None):
         margins = router_margins(model, ids)
         if margins is not None:
             seq["router_margin"] = margins
+            add_flip_fields(seq, model, ids, lsm)
         if bf16_model is not None:  # what transformers itself computes in bf16, for reference
             dev = next(bf16_model.parameters()).device
             b = bf16_model(torch.tensor([ids], device=dev)).logits[0].double().cpu()
@@ -411,6 +507,9 @@ def build(s, out_dir, seed):
     if torch.cuda.is_available():
         bf16_model = bf16_model.cuda()
     golden = record(reference, config.vocab_size, seed, bf16_model)
+    if any("routing_ties" in q for q in golden["sequences"]):
+        checks["routing_ties_below_flip_tie"] = sum(len(q.get("routing_ties", []))
+                                                    for q in golden["sequences"])
     errs = [abs(a - b) for q in golden["sequences"]
             for a, b in zip(q["next_logprob"], q.get("bf16_next_logprob", []))]
     if errs:
@@ -436,6 +535,33 @@ def build(s, out_dir, seed):
     assert size <= 2_000_000, f"{name} is {size} bytes"
 
 
+def update_flips(out_dir, name):
+    """Adds flip_sensitivity to an existing MoE golden without rebuilding its checkpoint, after
+    checking that transformers still computes the recorded next_logprob on it."""
+    path = os.path.join(out_dir, "models", name)
+    golden_path = os.path.join(out_dir, "golden", name + ".json")
+    with open(golden_path) as f:
+        golden = json.load(f)
+    CLASSES_BY_DIR[path] = golden["architecture"]
+    model = load_reference(path)
+    ties = 0
+    for seq in golden["sequences"]:
+        if "router_margin" not in seq:
+            continue
+        ids = seq["tokens"]
+        lsm = torch.log_softmax(logits_of(model, ids).double(), dim=-1)
+        now = [float(lsm[i, ids[i + 1]]) for i in range(len(ids) - 1)]
+        drift = max((abs(a - b) for a, b in zip(now, seq["next_logprob"])), default=0.0)
+        assert drift < 1e-5, f"{name}: transformers now computes next_logprob {drift} away"
+        add_flip_fields(seq, model, ids, lsm)
+        ties += len(seq["routing_ties"])
+    golden["checks"]["routing_ties_below_flip_tie"] = ties
+    with open(golden_path, "w") as f:
+        json.dump(golden, f)
+    worst = max(max(q.get("flip_sensitivity", [0.0]) or [0.0]) for q in golden["sequences"])
+    log(f"{name}: {ties} routing ties below {FLIP_TIE}, largest flip effect {worst:.4f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -443,10 +569,16 @@ def main():
     ap.add_argument("--only", nargs="*", help="names to build (default: all)")
     ap.add_argument("--weight-scale", type=float, default=WEIGHT_SCALE,
                     help="std of random weights times sqrt(fan_in)")
+    ap.add_argument("--update-flips", nargs="*", metavar="NAME",
+                    help="only add flip_sensitivity to these existing MoE goldens")
     args = ap.parse_args()
     globals()["WEIGHT_SCALE"] = args.weight_scale
     torch.set_num_threads(min(8, os.cpu_count() or 1))
     log(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    if args.update_flips:
+        for name in args.update_flips:
+            update_flips(args.out, name)
+        return
     failures = 0
     for i, s in enumerate(SPECS):
         if args.only and s["name"] not in args.only:
