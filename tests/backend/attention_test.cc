@@ -239,6 +239,15 @@ TEST_P(AttentionTest, SlidingWindows) {
   }
 }
 
+// Enough decode tokens (1200 sequences of up to 60 keys) that the CUDA decode kernel runs
+// without splitting the windows, the path of large batches.
+TEST_P(AttentionTest, ManyDecodeSequences) {
+  const HeadConfig h = std::get<1>(GetParam());
+  std::vector<SeqShape> seqs;
+  for (int32_t i = 0; i < 1200; ++i) seqs.push_back({(i * 37) % 60, 1});
+  Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 400);
+}
+
 TEST_P(AttentionTest, OtherSoftmaxScale) {
   uint64_t seed = 300;
   for (const auto& seqs : Scenarios()) Run(seqs, 0, 0.3f, seed++);
