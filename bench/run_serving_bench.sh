@@ -23,6 +23,7 @@
 # SLOTS (llama-server parallel slots, default 64), CTX_PER_SLOT (default 4096),
 # TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
 # TOKENFAB_DEVICE (cuda), TRIAL_SECONDS (goodput: seconds of arrivals per trial, default 20),
+# MULTITURN_CONCURRENCY (conversations at a time in the multiturn stage, default 16),
 # EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
 set -euo pipefail
 if [ $# -ne 4 ]; then
@@ -132,7 +133,8 @@ GOODPUT=(--workload chat --endpoint completions --input-len 256 --output-len 192
          --find-max-rate 4 --trial-seconds "$TRIAL_SECONDS" --rate-precision 0.1
          --num-requests 4000 --max-concurrency 1024)
 MULTITURN=(--workload multi-turn --system-prompt-len 1000 --turns 4 --turn-input-len 100
-           --output-len 64 --concurrency 16 --num-requests "$(scale 64)" --warmup 4)
+           --output-len 64 --concurrency "${MULTITURN_CONCURRENCY:-16}" --num-requests "$(scale 64)"
+           --warmup 4)
 LONGCTX=(--workload long-context --documents 4 --document-len 3000 --turns 3 --turn-input-len 30
          --output-len 64 --concurrency 8 --num-requests "$(scale 32)")
 
@@ -168,6 +170,8 @@ run_stage() {
     multiturn) bench "$port" "$label" "multiturn-$server" "${MULTITURN[@]}" ;;
     longctx) bench "$port" "$label" "longctx-$server" "${LONGCTX[@]}" ;;
   esac
+  # The server's own view of the run (steps, busy time, prefix-cache hits, its TTFT histogram).
+  curl -sf "http://127.0.0.1:$port/metrics" >"$OUT/$stage-$server.metrics.txt" || true
   stop_server
 }
 
