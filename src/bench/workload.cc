@@ -100,9 +100,17 @@ std::vector<Session> MakeWorkload(const WorkloadConfig& c) {
         break;
       }
       case WorkloadKind::kMultiTurn:
+        // Turn lengths vary (log-normal around the configured medians, stream 4), as in real
+        // conversations: with equal lengths every conversation finishes its turns at the same
+        // step, so all of them send the next turn at once and queue behind each other's prefill.
         s.system = shared_system;
         for (int32_t t = 0; t < c.turns; ++t) {
-          s.turns.push_back({RandomWords(c.turn_input_len, c.seed, stream + 1 + t), c.output_len});
+          const uint64_t turn = static_cast<uint64_t>(i) * c.turns + t;
+          const int32_t in = LogNormal(c.turn_input_len, 0.5, std::max(1, c.turn_input_len / 4),
+                                       4 * c.turn_input_len, c.seed, 4, 2 * turn);
+          const int32_t out = LogNormal(c.output_len, 0.5, std::max(1, c.output_len / 4),
+                                        4 * c.output_len, c.seed, 4, 2 * turn + 1);
+          s.turns.push_back({RandomWords(in, c.seed, stream + 1 + t), out});
         }
         break;
       case WorkloadKind::kLongContext:

@@ -4,7 +4,8 @@
 //   fixed         one turn each, input and output lengths fixed
 //   chat          one turn each, lengths drawn from a chat-like (log-normal) distribution
 //   multi-turn    conversations sharing one system prompt; each turn adds a user message and
-//                 carries the earlier replies (prefix caching's main case)
+//                 carries the earlier replies (prefix caching's main case); turn and reply
+//                 lengths log-normal around their medians
 //   long-context  sessions that revisit the same long document with new questions
 // Lengths are in words of a common-English vocabulary, about one token each in Llama 3 and
 // Qwen tokenizers; the reported token counts come from the server's usage.
@@ -28,10 +29,10 @@ struct WorkloadConfig {
   WorkloadKind kind = WorkloadKind::kFixed;
   int32_t num_sessions = 100;
   int32_t input_len = 512;        // fixed: prompt words; chat: median
-  int32_t output_len = 128;       // fixed: output tokens; chat: median
+  int32_t output_len = 128;       // fixed: output tokens; chat, multi-turn: median
   int32_t system_prompt_len = 1000;  // multi-turn: the shared system prompt
   int32_t turns = 4;              // multi-turn and long-context: turns per session
-  int32_t turn_input_len = 100;   // multi-turn: words per user message
+  int32_t turn_input_len = 100;   // multi-turn: median words per user message
   int32_t num_documents = 4;      // long-context: distinct documents
   int32_t document_len = 8000;    // long-context: words per document
   uint64_t seed = 0;

@@ -51,10 +51,22 @@ TEST(WorkloadTest, KindsShapesAndDeterminism) {
   c.kind = WorkloadKind::kMultiTurn;
   c.turns = 3;
   c.system_prompt_len = 40;
+  c.turn_input_len = 40;
   auto multi = MakeWorkload(c);
   EXPECT_EQ(multi[0].turns.size(), 3u);
   EXPECT_EQ(multi[0].system, multi[7].system) << "one shared system prompt";
   EXPECT_EQ(Words(multi[0].system), 40);
+  std::set<int> turn_lengths, reply_lengths;
+  for (const Session& s : multi) {
+    for (const Turn& t : s.turns) {
+      turn_lengths.insert(Words(t.user));
+      reply_lengths.insert(t.max_tokens);
+      EXPECT_GE(Words(t.user), 40 / 4);
+      EXPECT_LE(Words(t.user), 4 * 40);
+    }
+  }
+  EXPECT_GT(turn_lengths.size(), 5u) << "turn lengths vary, so conversations do not run in lockstep";
+  EXPECT_GT(reply_lengths.size(), 3u);
   c.kind = WorkloadKind::kLongContext;
   c.num_documents = 2;
   c.document_len = 30;
