@@ -42,7 +42,7 @@ case "${1:-}" in
       -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_NUMBER=10108 \
       -DLLAMA_BUILD_COMMIT=0a50d99 -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$WORK/cudastub" \
       >"$WORK/cmake.log"
-    cmake --build "$WORK/llama.cpp/build" -j"$(nproc)" \
+    cmake --build "$WORK/llama.cpp/build" -j"${JOBS:-$(nproc)}" \
       --target llama-bench llama-server llama-batched-bench
     tar -cf - -C "$WORK/llama.cpp/build" bin | xz -T0 -6 >.llama-bin/llama-bin.tar.xz
     ls -la .llama-bin
