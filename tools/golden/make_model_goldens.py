@@ -15,7 +15,8 @@ k-th and (k+1)-th expert probability): where it is tiny, bf16 may legitimately p
 expert. Since such a flip at one position also moves every later one, MoE goldens record per
 position how far any single near-tie flip moves next_logprob (flip_sensitivity) and where one
 changes the argmax (flip_argmax_changes), computed by re-running transformers with that choice
-flipped; the CUDA golden test leaves those positions out. `--update-flips NAME...` adds it to existing goldens.
+flipped; the CUDA golden test leaves those positions out. `--update-flips NAME...` adds them to
+existing goldens.
 
 Awkward on purpose: GQA ratios 1, 2 and 4; head_dim != hidden / heads; odd vocabularies;
 llama3 and linear RoPE scaling; a sliding window shorter than the sequences; tied and untied
@@ -308,6 +309,13 @@ def router_gates(model):
     return gates
 
 
+def routing_top(gate, inputs, k):
+    """The k + 1 largest routing probabilities (and their experts) per token, in float64, from
+    a forward hook's view of a router."""
+    x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
+    return torch.topk(torch.softmax(x @ gate.weight.double().T, dim=-1), k + 1, dim=-1)
+
+
 @torch.no_grad()
 def router_margins(model, ids):
     """Per token, the smallest gap over MoE layers between the k-th and (k+1)-th routing
@@ -320,9 +328,7 @@ def router_margins(model, ids):
     handles = []
 
     def hook(module, inputs, _output):
-        x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
-        probs = torch.softmax(x @ module.weight.double().T, dim=-1)
-        top = torch.topk(probs, k + 1, dim=-1).values
+        top = routing_top(module, inputs, k).values
         margins.copy_(torch.minimum(margins, top[:, k - 1] - top[:, k]))
 
     for gate in gates:
@@ -349,8 +355,7 @@ def routing_ties(model, ids):
 
     def hook_for(gate):
         def hook(module, inputs, _output):
-            x = inputs[0].reshape(-1, inputs[0].shape[-1]).double()
-            top = torch.topk(torch.softmax(x @ module.weight.double().T, dim=-1), k + 1, dim=-1)
+            top = routing_top(module, inputs, k)
             gap = top.values[:, k - 1] - top.values[:, k]
             for pos in (gap < FLIP_TIE).nonzero().flatten().tolist():
                 ties.append((gate, pos, int(top.indices[pos, k - 1]), int(top.indices[pos, k]),
@@ -401,7 +406,8 @@ def flip_sensitivity(model, ids, lsm):
     reference_argmax = lsm.argmax(-1)
     for gate, pos, a, b, gap in routing_ties(model, ids):
         flipped = torch.log_softmax(flipped_logits(model, ids, gate, pos, a, b).double(), dim=-1)
-        moved = [abs(float(flipped[i, ids[i + 1]] - lsm[i, ids[i + 1]])) for i in range(len(ids) - 1)]
+        moved = [abs(float(flipped[i, ids[i + 1]] - lsm[i, ids[i + 1]]))
+                 for i in range(len(ids) - 1)]
         changed = float((flipped[pos] - lsm[pos]).abs().max())
         assert changed > 0.0, "a routing flip changed nothing: the router no longer calls F.linear"
         sens = [max(x, y) for x, y in zip(sens, moved)]
@@ -536,7 +542,7 @@ def build(s, out_dir, seed):
 
 
 def update_flips(out_dir, name):
-    """Adds flip_sensitivity to an existing MoE golden without rebuilding its checkpoint, after
+    """Adds the flip fields to an existing MoE golden without rebuilding its checkpoint, after
     checking that transformers still computes the recorded next_logprob on it."""
     path = os.path.join(out_dir, "models", name)
     golden_path = os.path.join(out_dir, "golden", name + ".json")
