@@ -275,8 +275,8 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
   float l = 0.0f;      // this lane's share of head r's running sum
 
   for (int base = keys.begin + warp * kTileKeys; base < keys.end; base += kWarps * kTileKeys) {
-    // Lanes l and l + 16 find the cache row of key base + l % 16 (-1: absent); the others take
-    // it by shuffle.
+    // Lanes i and i + 16 find the cache row of key base + i (-1: absent); lanes needing another
+    // key's row take it by shuffle.
     const int key = base + (lane & 15);
     int row = -1;
     if (key < keys.end) {
