@@ -47,20 +47,31 @@ class BenchSequences {
   std::vector<std::vector<BlockId>> blocks_;
 };
 
-Result<double> TimePrefill(Engine& engine, const std::vector<int32_t>& tokens) {
+// Seconds to prefill `tokens` after `prefix` (already in the KV cache when the clock starts, as
+// after a prefix-cache hit), in chunks of the engine's token budget.
+Result<double> TimePrefill(Engine& engine, const std::vector<int32_t>& prefix,
+                           const std::vector<int32_t>& tokens) {
   BenchSequences seqs(engine, 1);
+  const int32_t p = static_cast<int32_t>(prefix.size());
   const int32_t n = static_cast<int32_t>(tokens.size());
-  TF_RETURN_IF_ERROR(seqs.Reserve(0, n));
+  TF_RETURN_IF_ERROR(seqs.Reserve(0, p + n));
   std::vector<float> logits;
   const int32_t chunk = engine.config().max_batch_tokens;
+  auto prefill = [&](const std::vector<int32_t>& part, int32_t start, LogitRows last) -> Status {
+    const int32_t len = static_cast<int32_t>(part.size());
+    for (int32_t begin = 0; begin < len; begin += chunk) {
+      const int32_t size = std::min(chunk, len - begin);
+      SequenceChunk c{std::span<const int32_t>(part).subspan(begin, size), start + begin,
+                      seqs.blocks(0), begin + size == len ? last : LogitRows::kNone};
+      TF_RETURN_IF_ERROR(engine.model().Forward(
+          BuildForwardBatch({&c, 1}, engine.config().block_size), engine.kv_cache().tensors(),
+          &logits));
+    }
+    return Status::Ok();
+  };
+  TF_RETURN_IF_ERROR(prefill(prefix, 0, LogitRows::kNone));  // returns once the device is done
   const double start = Now();
-  for (int32_t begin = 0; begin < n; begin += chunk) {
-    const int32_t len = std::min(chunk, n - begin);
-    SequenceChunk c{std::span<const int32_t>(tokens).subspan(begin, len), begin, seqs.blocks(0),
-                    begin + len == n ? LogitRows::kLast : LogitRows::kNone};
-    TF_RETURN_IF_ERROR(engine.model().Forward(BuildForwardBatch({&c, 1}, engine.config().block_size),
-                                              engine.kv_cache().tensors(), &logits));
-  }
+  TF_RETURN_IF_ERROR(prefill(tokens, p, LogitRows::kLast));
   return Now() - start;
 }
 
@@ -163,32 +174,48 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
       DTypeSize(engine.model().weights().embed.dtype));
   const int kv_size = static_cast<int>(DTypeSize(engine.model().backend().activation_dtype()));
 
-  const int64_t cases = static_cast<int64_t>(o.prompt_lens.size() +
+  const int64_t cases = static_cast<int64_t>(o.prompt_lens.size() * o.prefix_lens.size() +
                                              o.batch_sizes.size() * o.context_lens.size()) +
                         (o.score_len > 0 ? 1 : 0);
   ProgressBar progress("bench-engine", cases);
   int64_t done = 0;
-  for (int32_t n : o.prompt_lens) {
-    if (const std::string why = KvShortfall(engine, 1, n); !why.empty()) {
-      out["skipped"].push_back({{"phase", "prefill"}, {"prompt_tokens", n}, {"reason", why}});
-      progress.Update(++done, "prefill " + std::to_string(n) + " skipped");
-      continue;
+  for (int32_t prefix : o.prefix_lens) {
+    for (int32_t n : o.prompt_lens) {
+      const std::string what = "prefill " + std::to_string(n) +
+                               (prefix > 0 ? " after " + std::to_string(prefix) : "");
+      if (const std::string why = KvShortfall(engine, 1, prefix + n); !why.empty()) {
+        out["skipped"].push_back({{"phase", "prefill"},
+                                  {"prompt_tokens", n},
+                                  {"prefix_tokens", prefix},
+                                  {"reason", why}});
+        progress.Update(++done, what + " skipped");
+        continue;
+      }
+      const std::vector<int32_t> cached = RandomTokens(prefix, mc.vocab_size, o.seed, 1u << 20);
+      const std::vector<int32_t> tokens = RandomTokens(n, mc.vocab_size, o.seed, n);
+      TF_RETURN_IF_ERROR(TimePrefill(engine, cached, tokens).status());  // warm-up
+      std::vector<double> times;
+      for (int32_t r = 0; r < o.repeats; ++r) {
+        TF_ASSIGN_OR_RETURN(const double t, TimePrefill(engine, cached, tokens));
+        times.push_back(t);
+      }
+      const double t = Median(times);
+      const double flops = PrefillFlops(mc, n, prefix);
+      const double bytes = PrefillBytes(mc, n, prefix, weight_size, kv_size);
+      Json row = {{"prompt_tokens", n}, {"prefix_tokens", prefix}, {"seconds", t},
+                  {"tokens_per_s", n / t},  {"flops", flops},           {"bytes", bytes}};
+      if (ceilings.matmul_tflops > 0 && ceilings.read_gb_per_s > 0) {
+        // The floor is the slower of doing the flops and reading the weights (and the
+        // prefix's KV): short prompts are bound by the reads.
+        const double compute = flops / (ceilings.matmul_tflops * 1e12);
+        const double memory = bytes / (ceilings.read_gb_per_s * 1e9);
+        row["floor_seconds"] = std::max(compute, memory);
+        row["bound"] = compute >= memory ? "compute" : "memory";
+        row["roofline_fraction"] = std::max(compute, memory) / t;
+      }
+      out["prefill"].push_back(row);
+      progress.Update(++done, what);
     }
-    const std::vector<int32_t> tokens = RandomTokens(n, mc.vocab_size, o.seed, n);
-    TF_RETURN_IF_ERROR(TimePrefill(engine, tokens).status());  // warm-up
-    std::vector<double> times;
-    for (int32_t r = 0; r < o.repeats; ++r) {
-      TF_ASSIGN_OR_RETURN(const double t, TimePrefill(engine, tokens));
-      times.push_back(t);
-    }
-    const double t = Median(times);
-    Json row = {{"prompt_tokens", n}, {"seconds", t}, {"tokens_per_s", n / t},
-                {"flops", PrefillFlops(mc, n)}};
-    if (ceilings.matmul_tflops > 0) {
-      row["roofline_fraction"] = PrefillFlops(mc, n) / (ceilings.matmul_tflops * 1e12) / t;
-    }
-    out["prefill"].push_back(row);
-    progress.Update(++done, "prefill " + std::to_string(n));
   }
   for (int32_t context : o.context_lens) {
     for (int32_t batch : o.batch_sizes) {
@@ -248,9 +275,11 @@ std::string FormatEngineBench(const Json& r) {
   };
   s += "phase     tokens  batch  context    tokens/s   seconds  roofline\n";
   for (const Json& p : r["prefill"]) {
+    const int prefix = p.value("prefix_tokens", 0);
     std::snprintf(line, sizeof(line), "prefill   %6d  %5d  %7s  %10.1f  %8.4f  %6.1f%%\n",
-                  p["prompt_tokens"].get<int>(), 1, "-", p["tokens_per_s"].get<double>(),
-                  p["seconds"].get<double>(), fraction(p));
+                  p["prompt_tokens"].get<int>(), 1,
+                  prefix > 0 ? std::to_string(prefix).c_str() : "-",
+                  p["tokens_per_s"].get<double>(), p["seconds"].get<double>(), fraction(p));
     s += line;
   }
   for (const Json& d : r["decode"]) {

@@ -1,11 +1,13 @@
 // bench-engine: the forward pass's speed, without HTTP or scheduling in the way.
 //
-// Measures prefill (one prompt of N tokens, logits of the last row), decode (B sequences with
+// Measures prefill (one prompt of N tokens, optionally after P tokens already in the KV cache as
+// after a prefix-cache hit; logits of the last row), decode (B sequences with
 // C tokens of context, each step one token per sequence) and scoring (all-row logits), each
 // after a warm-up, as the median of several runs. First it measures the device's own ceilings
 // (read bandwidth, copy bandwidth, GEMM rate) and then reports each case's tokens per second
 // and its fraction of the roofline: for decode, (weights actually read + KV read) over the
-// read bandwidth; for prefill, flops over the GEMM rate. Results are JSON for bench/results/.
+// read bandwidth; for prefill, the slower of its flops over the GEMM rate and its weight (and
+// prefix KV) bytes over the read bandwidth. Results are JSON for bench/results/.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,7 @@ namespace tokenfab {
 
 struct EngineBenchOptions {
   std::vector<int32_t> prompt_lens = {128, 512};
+  std::vector<int32_t> prefix_lens = {0};  // tokens in the KV cache before each prompt
   std::vector<int32_t> batch_sizes = {1, 8};
   std::vector<int32_t> context_lens = {128};
   int32_t decode_steps = 8;

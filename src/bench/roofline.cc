@@ -1,5 +1,6 @@
 #include "bench/roofline.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tokenfab {
@@ -38,7 +39,7 @@ double DecodeKvBytes(const ModelConfig& c, int batch, int context, int bytes) {
   return static_cast<double>(batch) * context * c.num_layers * 2.0 * c.kv_size() * bytes;
 }
 
-double PrefillFlops(const ModelConfig& c, int tokens) {
+double PrefillFlops(const ModelConfig& c, int tokens, int prefix) {
   double per_token = static_cast<double>(c.vocab_size) * c.hidden_size;  // lm_head, last row
   per_token /= tokens;  // only the last token's logits are computed
   double active = 0.0;
@@ -49,17 +50,24 @@ double PrefillFlops(const ModelConfig& c, int tokens) {
                               : DenseMlpWeights(c);
   }
   const double matmul = 2.0 * tokens * (active + per_token);
-  // Causal: token i attends to i + 1 keys; QK^T and PV each 2 flops per element per head dim.
+  // Causal: new token i attends to prefix + i + 1 keys (at most the window); QK^T and PV each
+  // 2 flops per element per head dim.
   double attention = 0.0;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const double window = c.sliding_window[l] > 0 ? static_cast<double>(c.sliding_window[l])
-                                                  : static_cast<double>(tokens);
-    const double pairs = tokens <= window
-                             ? tokens * (tokens + 1.0) / 2.0
-                             : window * (window + 1.0) / 2.0 + (tokens - window) * window;
+                                                  : static_cast<double>(prefix) + tokens;
+    // Keys per query run prefix + 1 .. prefix + tokens, capped at the window.
+    const double first = prefix + 1.0, last = static_cast<double>(prefix) + tokens;
+    const double below = std::clamp(window, first - 1.0, last);  // the last uncapped count
+    const double pairs = (below - first + 1.0) * (first + below) / 2.0 + (last - below) * window;
     attention += 4.0 * pairs * c.num_heads * c.head_dim;
   }
   return matmul + attention;
+}
+
+double PrefillBytes(const ModelConfig& c, int tokens, int prefix, int weight_bytes,
+                    int kv_bytes) {
+  return DecodeWeightBytes(c, tokens, weight_bytes) + DecodeKvBytes(c, 1, prefix, kv_bytes);
 }
 
 }  // namespace tokenfab

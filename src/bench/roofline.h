@@ -18,8 +18,14 @@ double DecodeWeightBytes(const ModelConfig& c, int batch, int weight_bytes_per_e
 // KV cache bytes read by one decode step: every sequence reads its whole context.
 double DecodeKvBytes(const ModelConfig& c, int batch, int context, int kv_bytes_per_element);
 
-// Flops of prefilling one prompt of `tokens` tokens: 2 per active weight per token, plus the
-// causal attention products (QK^T and PV).
-double PrefillFlops(const ModelConfig& c, int tokens);
+// Flops of prefilling one prompt of `tokens` tokens after `prefix` tokens already in the KV
+// cache (a prefix-cache hit): 2 per active weight per new token, plus the causal attention
+// products (QK^T and PV) of the new tokens over the prefix and each other.
+double PrefillFlops(const ModelConfig& c, int tokens, int prefix = 0);
+
+// Bytes the same prefill must read at least: every weight once (for MoE layers the experts
+// `tokens` tokens are expected to hit) and the prefix's KV once.
+double PrefillBytes(const ModelConfig& c, int tokens, int prefix, int weight_bytes_per_element,
+                    int kv_bytes_per_element);
 
 }  // namespace tokenfab

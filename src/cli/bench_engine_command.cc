@@ -8,11 +8,11 @@ namespace tokenfab {
 namespace {
 
 Result<std::vector<int32_t>> IntList(const Flags& flags, const std::string& name,
-                                     std::vector<int64_t> fallback) {
+                                     std::vector<int64_t> fallback, int64_t min = 1) {
   TF_ASSIGN_OR_RETURN(const std::vector<int64_t> values, flags.GetIntList(name, fallback));
   std::vector<int32_t> out;
   for (int64_t v : values) {
-    if (v < 1 || v > (1 << 20)) {
+    if (v < min || v > (1 << 20)) {
       return InvalidArgumentError("--" + name + ": " + std::to_string(v) + " is out of range");
     }
     out.push_back(static_cast<int32_t>(v));
@@ -29,6 +29,9 @@ Command BenchEngineCommand() {
   c.flags = EngineFlagSpecs();
   const std::vector<FlagSpec> own = {
       {"prompt-lens", true, "prefill lengths (default 128,512)"},
+      {"prefix-lens", true,
+       "tokens already in the KV cache before each prefill, as after a prefix-cache hit "
+       "(default 0)"},
       {"batch-sizes", true, "decode batch sizes (default 1,8)"},
       {"context-lens", true, "decode context lengths (default 128)"},
       {"decode-steps", true, "timed decode steps per case (default 8)"},
@@ -41,6 +44,7 @@ Command BenchEngineCommand() {
   c.run = [](const Flags& flags) -> Status {
     EngineBenchOptions o;
     TF_ASSIGN_OR_RETURN(o.prompt_lens, IntList(flags, "prompt-lens", {128, 512}));
+    TF_ASSIGN_OR_RETURN(o.prefix_lens, IntList(flags, "prefix-lens", {0}, /*min=*/0));
     TF_ASSIGN_OR_RETURN(o.batch_sizes, IntList(flags, "batch-sizes", {1, 8}));
     TF_ASSIGN_OR_RETURN(o.context_lens, IntList(flags, "context-lens", {128}));
     TF_ASSIGN_OR_RETURN(const int64_t steps, flags.GetInt("decode-steps", 8));

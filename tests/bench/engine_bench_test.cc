@@ -75,6 +75,32 @@ TEST(EngineBenchTest, ReportsEveryCaseWithConsistentNumbers) {
       << FormatEngineBench(r);
 }
 
+TEST(EngineBenchTest, PrefillAfterACachedPrefixCountsOnlyTheNewTokens) {
+  auto engine = SmallEngine(64);
+  ASSERT_NE(engine, nullptr);
+  EngineBenchOptions o = SmallOptions();
+  o.prefix_lens = {0, 24};
+  o.batch_sizes = {};
+  ASSERT_OK_AND_ASSIGN(const Json r, RunEngineBench(*engine, o));
+  ASSERT_EQ(r["prefill"].size(), 4u);
+  const ModelConfig& mc = engine->model_config();
+  const int weight_size = static_cast<int>(DTypeSize(engine->model().weights().embed.dtype));
+  const int kv_size = static_cast<int>(DTypeSize(engine->model().backend().activation_dtype()));
+  for (int i = 0; i < 4; ++i) {
+    const Json& p = r["prefill"][i];
+    const int prefix = i < 2 ? 0 : 24, n = i % 2 == 0 ? 16 : 40;
+    EXPECT_EQ(p["prefix_tokens"], prefix);
+    EXPECT_EQ(p["prompt_tokens"], n);
+    EXPECT_NEAR(p["tokens_per_s"].get<double>(), n / p["seconds"].get<double>(), 1e-6);
+    EXPECT_DOUBLE_EQ(p["flops"].get<double>(), PrefillFlops(mc, n, prefix));
+    EXPECT_DOUBLE_EQ(p["bytes"].get<double>(),
+                     PrefillBytes(mc, n, prefix, weight_size, kv_size));
+  }
+  EXPECT_NE(FormatEngineBench(r).find("prefill       40      1       24"), std::string::npos)
+      << FormatEngineBench(r);
+  EXPECT_EQ(engine->block_pool().num_free(), 64);
+}
+
 TEST(EngineBenchTest, SkipsCasesWhoseKvDoesNotFitAndRunsTheRest) {
   // 3 blocks of 16 tokens: a 40-token prompt needs 3 (fits), 3 sequences of 20 + 4 tokens
   // need 2 blocks each (6: does not fit), 1 sequence needs 2 (fits).

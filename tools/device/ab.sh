@@ -40,7 +40,7 @@ def cells(label):
             continue
         res = json.load(open(path))["result"]
         for d in res["prefill"]:
-            key = ("prefill", d["prompt_tokens"], "-")
+            key = ("prefill", d["prompt_tokens"], d.get("prefix_tokens") or "-")
             best[key] = max(best.get(key, 0), d["tokens_per_s"])
         for d in res["decode"]:
             key = ("decode", d["batch"], d["context"])

@@ -12,7 +12,7 @@ OUT=${OUT:-/tmp/tokenfab-prof}
 MODEL=${1:-configs/Llama-3.1-8B}
 mkdir -p "$OUT"
 
-profile() {  # name, which forward (last | longest), then bench-engine flags
+profile() {  # name, which forward (last | longest | after_longest), then bench-engine flags
   local name=$1 pick=$2; shift 2
   TOKENFAB_NO_GRAPHS=1 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
     "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
@@ -28,8 +28,12 @@ times = [float(r[vi].replace(",", "")) for r in rows]
 # Forwards start at embedding launches; take the last one, or the longest.
 starts = [i for i, n in enumerate(names) if "EmbeddingKernel" in n] or [0]
 bounds = list(zip(starts, starts[1:] + [len(names)]))
+spans = [sum(times[b[0]:b[1]]) for b in bounds]
 if sys.argv[3] == "longest":
-    first, last = max(bounds, key=lambda b: sum(times[b[0]:b[1]]))
+    first, last = bounds[spans.index(max(spans))]
+elif sys.argv[3] == "after_longest":  # a prefill after its (longer) cached prefix
+    i = len(spans) - 1 - spans[::-1].index(max(spans))
+    first, last = bounds[min(i + 1, len(bounds) - 1)]
 else:
     first, last = bounds[-1]
 agg = collections.OrderedDict()
@@ -82,6 +86,10 @@ for c in $CASES; do
                   --max-batch-tokens 8192 --kv-cache-gb 12 ;;
     prefill_4096) profile prefill_4096 longest --prompt-lens 4096 --batch-sizes 1 \
                     --context-lens 16 --max-batch-tokens 8192 ;;
+    extend_156) profile extend_156 after_longest --prompt-lens 156 --prefix-lens 1224 \
+                  --batch-sizes 1 --context-lens 16 --max-batch-tokens 2048 ;;
+    prefill_156) profile prefill_156 longest --prompt-lens 156 --batch-sizes 1 \
+                   --context-lens 16 --max-batch-tokens 2048 ;;
     prefill_attention_metrics)
       kernel_metrics prefill_attention FlashPrefill --prompt-lens 4096 --batch-sizes 1 \
         --context-lens 16 --max-batch-tokens 8192 ;;
