@@ -8,7 +8,7 @@
 #
 # Stages (env STAGES, default all; each fits one 10-minute device call on an H100 with an 8B
 # model, so they can be run one call at a time into the same OUT_DIR):
-#   fixed      512-token prompts, 128 output tokens, closed loop at concurrency 1, 16, 64
+#   fixed      512-token prompts, 128 output tokens, closed loop at concurrency 1, 16, 64, 256
 #              (target: tokenfab's output tok/s at c=64 >= 8x llama-server's)
 #   goodput    chat-like lengths, Poisson arrivals: the highest request rate meeting MLPerf's
 #              Llama-3.1-8B server limits (p99 TTFT <= 2 s, TPOT <= 100 ms) (target >= 5x)
@@ -24,10 +24,11 @@
 # TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
 # TOKENFAB_DEVICE (cuda), TRIAL_SECONDS (goodput: seconds of arrivals per trial, default 20),
 # MULTITURN_CONCURRENCY (conversations at a time in the multiturn stage, default 16),
+# MULTITURN_REQUESTS (conversations it runs, 4 requests each, default 64),
 # EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
 set -euo pipefail
 if [ $# -ne 4 ]; then
-  sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 HF_MODEL=$(realpath "$1")
@@ -125,7 +126,7 @@ bench_counted() {
 # that a stage fits one 10-minute device call (QUICK=1 divides them by 8).
 # fixed and goodput use the plain completions endpoint (no chat template on either side).
 FIXED=(--workload fixed --endpoint completions --input-len 512 --output-len 128)
-FIXED_POINTS=("1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)")  # "concurrency requests"
+FIXED_POINTS=("1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)" "256 $(scale 512)")  # "concurrency requests"
 # goodput: the highest Poisson rate meeting the limits (MLPerf's server question), searched by
 # doubling then bisection; each trial offers TRIAL_SECONDS of arrivals (50 requests at least).
 TRIAL_SECONDS=${TRIAL_SECONDS:-$([ "$QUICK" = 1 ] && echo 8 || echo 20)}
@@ -133,7 +134,8 @@ GOODPUT=(--workload chat --endpoint completions --input-len 256 --output-len 192
          --find-max-rate 4 --trial-seconds "$TRIAL_SECONDS" --rate-precision 0.1
          --num-requests 4000 --max-concurrency 1024)
 MULTITURN=(--workload multi-turn --system-prompt-len 1000 --turns 4 --turn-input-len 100
-           --output-len 64 --concurrency "${MULTITURN_CONCURRENCY:-16}" --num-requests "$(scale 64)"
+           --output-len 64 --concurrency "${MULTITURN_CONCURRENCY:-16}"
+           --num-requests "$(scale "${MULTITURN_REQUESTS:-64}")"
            --warmup 4)
 LONGCTX=(--workload long-context --documents 4 --document-len 3000 --turns 3 --turn-input-len 30
          --output-len 64 --concurrency 8 --num-requests "$(scale 32)")

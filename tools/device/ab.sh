@@ -32,7 +32,7 @@ python3 - "$OUT" "$a_label" "$b_label" "$ROUNDS" <<'PY'
 import json, os, sys
 out, a, b, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 def cells(label):
-    """Best tokens/s over the rounds, per prefill length and per (batch, context)."""
+    """Best tokens/s over the rounds, per (prefill length, cached prefix) and (batch, context)."""
     best = {}
     for r in range(1, rounds + 1):
         path = os.path.join(out, f"ab_{label}_{r}.json")
@@ -40,7 +40,7 @@ def cells(label):
             continue
         res = json.load(open(path))["result"]
         for d in res["prefill"]:
-            key = ("prefill", d["prompt_tokens"], d.get("prefix_tokens") or "-")
+            key = ("prefill", d["prompt_tokens"], d.get("prefix_tokens", 0))  # context: the prefix
             best[key] = max(best.get(key, 0), d["tokens_per_s"])
         for d in res["decode"]:
             key = ("decode", d["batch"], d["context"])
