@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "backend/tensor.h"
 
@@ -20,6 +21,9 @@ struct AttentionMetadata {
   int32_t max_seq_len = 0;     // the longest seq_lens[s]
   int32_t block_size = 16;     // tokens per KV block
   int32_t max_blocks_per_seq = 0;
+  // How many sequences the batch starts with that have exactly one new token (decodes; the
+  // engine orders a step's sequences so): a backend may run their attention separately.
+  int32_t num_leading_decodes = 0;
 
   Tensor positions;     // i32 [num_tokens]: position of each token in its sequence
   Tensor slot_mapping;  // i32 [num_tokens]: block * block_size + offset where its K/V go
@@ -27,5 +31,12 @@ struct AttentionMetadata {
   Tensor seq_lens;      // i32 [num_seqs]: tokens in the cache after this step, new ones included
   Tensor block_tables;  // i32 [num_seqs, max_blocks_per_seq]: KV block ids, in order
 };
+
+// The num_leading_decodes of a batch with these row offsets (query_start, num_seqs + 1 entries).
+inline int32_t CountLeadingDecodes(const std::vector<int32_t>& query_start) {
+  int32_t n = 0;
+  while (n + 1 < static_cast<int32_t>(query_start.size()) && query_start[n + 1] == n + 1) ++n;
+  return n;
+}
 
 }  // namespace tokenfab

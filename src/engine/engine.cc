@@ -362,7 +362,7 @@ Status Engine::ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* c
 
 Status Engine::Step() {
   const auto start = std::chrono::steady_clock::now();
-  const StepPlan plan = ScheduleStep(sched_config_, &running_, &waiting_, kv_.get());
+  StepPlan plan = ScheduleStep(sched_config_, &running_, &waiting_, kv_.get());
   for (const SchedSeq* p : plan.preempted) {
     ++stats_.preemptions;
     LOG(INFO) << "preempted request " << p->id << " (KV cache full: " << block_pool_->num_free()
@@ -388,6 +388,10 @@ Status Engine::Step() {
   std::vector<SequenceChunk> chunks;
   std::vector<Sequence*> scheduled;
   chunks.reserve(plan.chunks.size());
+  // One-token chunks (decodes) lead the batch, so that a backend can run their attention apart
+  // from the prefill chunks' (AttentionMetadata::num_leading_decodes).
+  std::stable_partition(plan.chunks.begin(), plan.chunks.end(),
+                        [](const ScheduledChunk& c) { return c.num_tokens == 1; });
   for (const ScheduledChunk& c : plan.chunks) {
     Sequence* s = seqs_.at(c.seq->id).get();
     if (s->first_scheduled == std::chrono::steady_clock::time_point{}) s->first_scheduled = start;

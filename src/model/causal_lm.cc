@@ -215,6 +215,8 @@ Status CausalLm::Upload(const ForwardBatch& b, std::span<const DeviceSamplingPar
     meta.max_query_len = std::max(meta.max_query_len, b.query_start[i + 1] - b.query_start[i]);
   }
   meta.max_query_len = std::max(meta.max_query_len, 1);
+  // Padding rows are one-token sequences too.
+  meta.num_leading_decodes = pad ? seqs : CountLeadingDecodes(b.query_start);
   // Graphs are replayed for any context that fits their block tables: plan for the widest.
   meta.max_seq_len = pad ? blocks_per_seq * meta.block_size
                          : *std::max_element(b.seq_lens.begin(), b.seq_lens.end());

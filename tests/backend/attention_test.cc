@@ -107,6 +107,7 @@ DeviceMetadata UploadMetadata(Backend& backend, const Batch& b) {
   m.num_tokens = t;
   for (const SeqShape& q : b.seqs) m.max_query_len = std::max(m.max_query_len, q.new_tokens);
   m.max_seq_len = *std::max_element(b.seq_lens.begin(), b.seq_lens.end());
+  m.num_leading_decodes = CountLeadingDecodes(b.query_start);
   m.block_size = b.block_size;
   m.max_blocks_per_seq = b.max_blocks_per_seq;
   m.positions = d.positions.tensor;
@@ -126,6 +127,9 @@ std::vector<std::vector<SeqShape>> Scenarios() {
       {{0, 1}},
       {{16, 1}, {0, 1}, {96, 1}, {40, 1}},
       {{0, 17}, {80, 17}, {96, 1}, {5, 3}, {31, 1}},
+      // The order the engine gives a mixed step: its decodes first (the CUDA backend runs
+      // them through the decode kernel, the chunks through the prefill kernel).
+      {{96, 1}, {31, 1}, {0, 17}, {80, 17}, {5, 3}},
       // A chunk past a cached prefix that spans more than one 128-query prefill tile.
       {{40, 150}, {0, 20}},
   };
@@ -246,6 +250,20 @@ TEST_P(AttentionTest, ManyDecodeSequences) {
   std::vector<SeqShape> seqs;
   for (int32_t i = 0; i < 1200; ++i) seqs.push_back({(i * 37) % 60, 1});
   Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 400);
+}
+
+// A short chunk after a long cached prefix, next to a fresh prompt, after two decode tokens:
+// few query tiles, so the CUDA tensor-core prefill kernel splits their keys across blocks (9
+// key tiles in 2 splits; one split of the short prompt is empty) and merges the partial
+// softmaxes, while the decode kernel (split too) takes the two leading decodes; with a 520-key
+// window the split starts mid-prefix. The shape targets that kernel (head_dim
+// 64 and 128); the other head configs go through paths the scenarios above cover.
+TEST_P(AttentionTest, ShortChunkAfterLongPrefix) {
+  const HeadConfig h = std::get<1>(GetParam());
+  if (h.d != 64 && h.d != 128) GTEST_SKIP() << "not a tensor-core prefill shape";
+  const std::vector<SeqShape> seqs = {{300, 1}, {64, 1}, {500, 40}, {0, 20}};
+  Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 500);
+  Run(seqs, 520, 1.0f / std::sqrt(float(h.d)), 501);
 }
 
 TEST_P(AttentionTest, OtherSoftmaxScale) {

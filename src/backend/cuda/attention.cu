@@ -191,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
 // Merges the splits of one (token, head): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
 __global__ void MergeSplitsKernel(AttentionParams p) {
   WaitForPriorGrids();
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * p.num_q_heads + blockIdx.y;
+  const int64_t row = static_cast<int64_t>(p.first_token + blockIdx.x) * p.num_q_heads + blockIdx.y;
   const float* ml = p.partial_ml + row * p.splits * 2;
   float m = -INFINITY;
   for (int s = 0; s < p.splits; ++s) m = fmaxf(m, ml[2 * s]);
@@ -247,7 +247,9 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
 }
 
 cudaError_t LaunchMergeSplits(const AttentionParams& p, cudaStream_t stream) {
-  LaunchPdl(MergeSplitsKernel, dim3(p.num_tokens, p.num_q_heads), 128, 0, stream, p);
+  if (p.num_tokens <= p.first_token) return cudaSuccess;
+  LaunchPdl(MergeSplitsKernel, dim3(p.num_tokens - p.first_token, p.num_q_heads), 128, 0, stream,
+            p);
   return cudaGetLastError();
 }
 

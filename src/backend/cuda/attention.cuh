@@ -36,6 +36,11 @@ struct AttentionParams {
   int sliding_window;  // 0: full causal
   int splits;
   float scale;
+  // Where this launch's share of the batch starts (a mixed step sends its leading decode
+  // tokens to one kernel and the rest to another): the prefill kernel's first sequence, the
+  // merge kernel's first token row. The decode kernels take rows [0, num_tokens).
+  int first_seq = 0;
+  int first_token = 0;
 };
 
 // Largest supported head_dim and GQA group.
@@ -47,7 +52,8 @@ int AttentionSplits(int num_tokens, int num_kv_heads, int max_seq_len, int num_s
 
 cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream);
 
-// Merges the p.splits partial softmaxes of every (token, head) into p.out.
+// Merges the p.splits partial softmaxes of every (token, head) of rows [p.first_token,
+// p.num_tokens) into p.out.
 cudaError_t LaunchMergeSplits(const AttentionParams& p, cudaStream_t stream);
 
 }  // namespace tokenfab::cuda

@@ -219,32 +219,71 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
   p.scale = a.scale;
   const int span = a.sliding_window > 0 ? std::min(meta.max_seq_len, a.sliding_window)
                                         : meta.max_seq_len;
-  // Chunks of many queries per sequence go to the tensor-core kernel; decode tokens (and short
-  // chunks) to the split-K kernel, which reads each key once for the whole GQA group.
-  constexpr int kFlashMinQueries = 16;
-  if (meta.max_query_len >= kFlashMinQueries && cuda::FlashPrefillSupports(p)) {
-    return Launched(cuda::LaunchFlashPrefill(p, meta.max_query_len, backend_->stream()),
-                    "FlashPrefill");
-  }
-  p.splits = cuda::AttentionSplits(meta.num_tokens, a.num_kv_heads, span, backend_->num_sms());
-  const bool decode_kernel = cuda::AttentionDecodeSupports(p);
-  p.partial_acc = nullptr;
-  p.partial_ml = nullptr;
-  if (p.splits > 1) {
-    const size_t rows = static_cast<size_t>(meta.num_tokens) * a.num_q_heads * p.splits;
-    const size_t acc_bytes = (rows * a.head_dim * sizeof(float) + 255) / 256 * 256;
-    TF_ASSIGN_OR_RETURN(void* scratch, Scratch(acc_bytes + rows * 2 * sizeof(float)));
-    p.partial_acc = static_cast<float*>(scratch);
-    p.partial_ml = reinterpret_cast<float*>(static_cast<char*>(scratch) + acc_bytes);
-  }
-  if (decode_kernel) {
-    if (p.splits > 1) {
-      TF_ASSIGN_OR_RETURN(p.split_counters, Counters(&split_counters_, static_cast<int64_t>(
-                                                         meta.num_tokens) * a.num_kv_heads));
+  // Bytes of the partial softmaxes of `tokens` rows in `splits` splits (merged by a second
+  // kernel), and where they go.
+  auto split_bytes = [&](int64_t tokens, int splits) -> size_t {
+    if (splits == 1) return 0;
+    const size_t rows = static_cast<size_t>(tokens) * a.num_q_heads * splits;
+    return (rows * a.head_dim * sizeof(float) + 255) / 256 * 256 +
+           (rows * 2 * sizeof(float) + 255) / 256 * 256;
+  };
+  auto place_splits = [&](cuda::AttentionParams* q, int64_t tokens, char* base) {
+    q->partial_acc = nullptr;
+    q->partial_ml = nullptr;
+    if (q->splits == 1) return;
+    const size_t rows = static_cast<size_t>(tokens) * a.num_q_heads * q->splits;
+    q->partial_acc = reinterpret_cast<float*>(base);
+    q->partial_ml = reinterpret_cast<float*>(base + (rows * a.head_dim * sizeof(float) + 255) /
+                                                        256 * 256);
+  };
+  // Decode tokens (and short chunks) go to the split-K kernels, which read each key once for
+  // the whole GQA group.
+  auto launch_decode = [&](cuda::AttentionParams q, char* scratch) -> Status {
+    place_splits(&q, q.num_tokens, scratch);
+    if (cuda::AttentionDecodeSupports(q)) {
+      if (q.splits > 1) {
+        TF_ASSIGN_OR_RETURN(q.split_counters,
+                            Counters(&split_counters_, static_cast<int64_t>(q.num_tokens) *
+                                                           a.num_kv_heads));
+      }
+      return Launched(cuda::LaunchAttentionDecode(q, backend_->stream()), "AttentionDecode");
     }
-    return Launched(cuda::LaunchAttentionDecode(p, backend_->stream()), "AttentionDecode");
+    return Launched(cuda::LaunchAttention(q, backend_->stream()), "Attention");
+  };
+  constexpr int kFlashMinQueries = 16;
+  if (meta.max_query_len < kFlashMinQueries || !cuda::FlashPrefillSupports(p)) {
+    p.splits = cuda::AttentionSplits(meta.num_tokens, a.num_kv_heads, span, backend_->num_sms());
+    char* scratch = nullptr;
+    if (p.splits > 1) {
+      TF_ASSIGN_OR_RETURN(void* buffer, Scratch(split_bytes(meta.num_tokens, p.splits)));
+      scratch = static_cast<char*>(buffer);
+    }
+    return launch_decode(p, scratch);
   }
-  return Launched(cuda::LaunchAttention(p, backend_->stream()), "Attention");
+  // Chunks of many queries go to the tensor-core kernel. In a mixed step the decode tokens
+  // the batch leads with go to the decode kernel instead: as one-row query tiles of the
+  // prefill kernel each would walk its whole context alone on one SM.
+  const int decodes = std::clamp(meta.num_leading_decodes, 0, meta.num_seqs - 1);
+  cuda::AttentionParams dec = p;
+  dec.num_tokens = decodes;
+  dec.splits = decodes > 0 ? cuda::AttentionSplits(decodes, a.num_kv_heads, span,
+                                                   backend_->num_sms())
+                           : 1;
+  p.first_seq = decodes;
+  p.first_token = decodes;  // each leading decode sequence has one row
+  p.splits = cuda::FlashPrefillSplits(meta.max_query_len, a.num_q_heads, meta.num_seqs - decodes,
+                                      span, backend_->num_sms());
+  const size_t dec_bytes = split_bytes(decodes, dec.splits);
+  const size_t flash_bytes = split_bytes(meta.num_tokens, p.splits);  // rows by absolute index
+  char* scratch = nullptr;
+  if (dec_bytes + flash_bytes > 0) {
+    TF_ASSIGN_OR_RETURN(void* buffer, Scratch(dec_bytes + flash_bytes));
+    scratch = static_cast<char*>(buffer);
+  }
+  if (decodes > 0) TF_RETURN_IF_ERROR(launch_decode(dec, scratch));
+  place_splits(&p, meta.num_tokens, scratch + dec_bytes);
+  return Launched(cuda::LaunchFlashPrefill(p, meta.max_query_len, backend_->stream()),
+                  "FlashPrefill");
 }
 
 Status CudaOps::MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,

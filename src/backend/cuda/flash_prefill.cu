@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cfloat>
 
 #include "backend/cuda/common_impl.cuh"
@@ -73,7 +74,10 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
   }
 }
 
-template <int D>
+// kSplit: the grid splits each query tile's keys (p.splits > 1) and the block writes a partial
+// softmax; a separate instantiation, since the split arithmetic and epilogue cost the unsplit
+// kernel (long prompts) 3-5% when they are merely branched around.
+template <int D, bool kSplit>
 __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p) {
   WaitForPriorGrids();
   constexpr int kChunks = D / 8;
@@ -84,7 +88,11 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
 
   // Causal tiles further down the prompt see more keys: the grid runs them first, so the
   // short ones fill the tail of the last wave instead of the long ones dragging it out.
-  const int seq = blockIdx.z, h = blockIdx.y, m0 = (gridDim.x - 1 - blockIdx.x) * kBM;
+  // blockIdx.x is (query tile, split of its keys), splits innermost.
+  const int splits = kSplit ? p.splits : 1;
+  const int split = kSplit ? blockIdx.x % splits : 0;
+  const int seq = p.first_seq + blockIdx.z, h = blockIdx.y,
+            m0 = (gridDim.x / splits - 1 - blockIdx.x / splits) * kBM;
   const int group = p.num_q_heads / p.num_kv_heads, g = h / group;
   const int q_begin = p.query_start[seq];
   const int q_len = p.query_start[seq + 1] - q_begin;
@@ -95,8 +103,13 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
 
   const int first_pos = p.positions[q_begin + m0];
   const int last_pos = p.positions[q_begin + m0 + rows_here - 1];
-  const int kv_hi = last_pos + 1;
-  const int kv_lo = p.sliding_window > 0 ? max(0, first_pos - p.sliding_window + 1) : 0;
+  const int tile_hi = last_pos + 1;
+  const int tile_lo = p.sliding_window > 0 ? max(0, first_pos - p.sliding_window + 1) : 0;
+  // This split's share of the tile's keys, in whole key tiles (may be empty).
+  const int key_tiles = (tile_hi - tile_lo + kN - 1) / kN;
+  const int tiles_per_split = kSplit ? (key_tiles + splits - 1) / splits : key_tiles;
+  const int kv_lo = kSplit ? tile_lo + split * tiles_per_split * kN : tile_lo;
+  const int kv_hi = kSplit ? min(tile_hi, kv_lo + tiles_per_split * kN) : tile_hi;
 
   // Q tile; its fragments are read from shared memory at every key tile (registers go to the
   // kMT accumulators instead).
@@ -269,8 +282,32 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
       la += __shfl_xor_sync(kFullMask, la, off);
       lb += __shfl_xor_sync(kFullMask, lb, off);
     }
-    const float inv_a = la > 0.0f ? 1.0f / la : 0.0f, inv_b = lb > 0.0f ? 1.0f / lb : 0.0f;
     const int row_a = warp_row0 + mt * 16 + (lane >> 2), row_b = row_a + 8;
+    if constexpr (kSplit) {
+      // The unnormalised accumulator and the row's max (natural log units, as the merge
+      // kernel takes them) and sum; an empty or fully masked split leaves sum 0.
+      constexpr float kLn2 = 0.6931471805599453f;
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int row = half == 0 ? row_a : row_b;
+        if (row >= rows_here) continue;
+        const int64_t slot =
+            (static_cast<int64_t>(q_begin + m0 + row) * p.num_q_heads + h) * splits + split;
+        float* acc = p.partial_acc + slot * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+          const int col = j * 8 + (lane & 3) * 2;
+          *reinterpret_cast<float2*>(acc + col) =
+              make_float2(o[mt][j][2 * half], o[mt][j][2 * half + 1]);
+        }
+        if ((lane & 3) == 0) {
+          p.partial_ml[slot * 2] = (half == 0 ? m_a[mt] : m_b[mt]) * kLn2;
+          p.partial_ml[slot * 2 + 1] = half == 0 ? la : lb;
+        }
+      }
+      continue;
+    }
+    const float inv_a = la > 0.0f ? 1.0f / la : 0.0f, inv_b = lb > 0.0f ? 1.0f / lb : 0.0f;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
       const int col = j * 8 + (lane & 3) * 2;
@@ -293,11 +330,16 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
 template <int D>
 cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
   const size_t smem = sizeof(__nv_bfloat16) * (kBM + 2 * kN) * D;
-  cudaFuncSetAttribute(FlashPrefillKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  if (p.num_seqs <= p.first_seq) return cudaSuccess;
+  const dim3 grid((max_query_len + kBM - 1) / kBM * p.splits, p.num_q_heads,
+                  p.num_seqs - p.first_seq);
+  const auto kernel = p.splits > 1 ? FlashPrefillKernel<D, true> : FlashPrefillKernel<D, false>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
-  const dim3 grid((max_query_len + kBM - 1) / kBM, p.num_q_heads, p.num_seqs);
-  LaunchPdl(FlashPrefillKernel<D>, grid, kThreads, smem, stream, p);
-  return cudaGetLastError();
+  LaunchPdl(kernel, grid, kThreads, smem, stream, p);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess || p.splits == 1) return err;
+  return LaunchMergeSplits(p, stream);
 }
 
 }  // namespace
@@ -305,6 +347,19 @@ cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t str
 bool FlashPrefillSupports(const AttentionParams& p) {
   return (p.head_dim == 64 || p.head_dim == 128) && Aligned16(p.q) && Aligned16(p.k_cache) &&
          Aligned16(p.v_cache) && Aligned16(p.out);
+}
+
+int FlashPrefillSplits(int max_query_len, int num_q_heads, int num_seqs, int max_keys,
+                       int num_sms) {
+  // Two blocks fit an SM (255 registers per thread): split the keys until the grid fills them
+  // in one wave (rounding up would start a second wave for a few blocks), keeping at least
+  // kMinTilesPerSplit key tiles per split so the merge stays cheap.
+  constexpr int kMinTilesPerSplit = 4;
+  const int blocks = (max_query_len + kBM - 1) / kBM * num_q_heads * num_seqs;
+  if (blocks >= num_sms) return 1;
+  const int by_occupancy = 2 * num_sms / blocks;
+  const int by_length = (max_keys + kN - 1) / kN / kMinTilesPerSplit;
+  return std::max(1, std::min({by_occupancy, by_length, 16}));
 }
 
 cudaError_t LaunchFlashPrefill(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
