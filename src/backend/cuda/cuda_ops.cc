@@ -219,13 +219,15 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
   p.scale = a.scale;
   const int span = a.sliding_window > 0 ? std::min(meta.max_seq_len, a.sliding_window)
                                         : meta.max_seq_len;
-  // Bytes of the partial softmaxes of `tokens` rows in `splits` splits (merged by a second
-  // kernel), and where they go.
+  // The partial softmaxes of `tokens` rows in `splits` splits (merged by a second kernel):
+  // accumulators, then (max, sum) pairs, each 256-byte aligned.
+  auto acc_bytes = [&](size_t rows) {
+    return (rows * a.head_dim * sizeof(float) + 255) / 256 * 256;
+  };
   auto split_bytes = [&](int64_t tokens, int splits) -> size_t {
     if (splits == 1) return 0;
     const size_t rows = static_cast<size_t>(tokens) * a.num_q_heads * splits;
-    return (rows * a.head_dim * sizeof(float) + 255) / 256 * 256 +
-           (rows * 2 * sizeof(float) + 255) / 256 * 256;
+    return acc_bytes(rows) + (rows * 2 * sizeof(float) + 255) / 256 * 256;
   };
   auto place_splits = [&](cuda::AttentionParams* q, int64_t tokens, char* base) {
     q->partial_acc = nullptr;
@@ -233,8 +235,7 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
     if (q->splits == 1) return;
     const size_t rows = static_cast<size_t>(tokens) * a.num_q_heads * q->splits;
     q->partial_acc = reinterpret_cast<float*>(base);
-    q->partial_ml = reinterpret_cast<float*>(base + (rows * a.head_dim * sizeof(float) + 255) /
-                                                        256 * 256);
+    q->partial_ml = reinterpret_cast<float*>(base + acc_bytes(rows));
   };
   // Decode tokens (and short chunks) go to the split-K kernels, which read each key once for
   // the whole GQA group.
