@@ -75,8 +75,10 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
 }
 
 // kSplit: the grid splits each query tile's keys (p.splits > 1) and the block writes a partial
-// softmax; a separate instantiation, since the split arithmetic and epilogue cost the unsplit
-// kernel (long prompts) 3-5% when they are merely branched around.
+// softmax. A separate instantiation keeps the split arithmetic and epilogue out of the unsplit
+// kernel (long prompts); even so, the unsplit kernel measured 3-5% slower after this change
+// than before it with the same registers and spills, for reasons not yet found
+// (docs/performance_notes.md).
 template <int D, bool kSplit>
 __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p) {
   WaitForPriorGrids();
