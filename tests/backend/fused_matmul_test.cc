@@ -24,8 +24,12 @@ using testing::Upload;
 struct Shape {
   int64_t m, n, k;
 };
-constexpr Shape kShapes[] = {{1, 37, 64}, {3, 130, 264}, {16, 64, 128},
-                             {17, 40, 96}, {40, 33, 64}, {2, 16, 8}};
+// 5 then 6 rows, and 20 then 24 over a deep k (where split-k algorithms are candidates): on
+// the GPU the first of each pair times cuBLASLt's candidates for their row bucket, the second
+// reuses that choice.
+constexpr Shape kShapes[] = {{1, 37, 64},  {3, 130, 264}, {5, 130, 264},  {6, 130, 264},
+                             {16, 64, 128}, {17, 40, 96},  {20, 64, 4096}, {24, 64, 4096},
+                             {40, 33, 64},  {2, 16, 8}};
 
 // y = RmsNorm(x, g) w^T (+ bias) in double from the normalised rows rounded to act, as an
 // unfused RmsNorm would have stored them, with each element's error bound (the magnitude of

@@ -1,7 +1,10 @@
 // Gemm through cuBLASLt: out[M, N] = x[M, K] @ w[N, K]^T with bf16 operands, f32 accumulation
-// and a bf16 or f32 output. The algorithm is chosen once per (M, N, K, output type) by
-// cuBLASLt's heuristic and cached, with a fixed workspace, so steady-state calls allocate
-// nothing. Thread-safety: one thread (the backend's) at a time.
+// and a bf16 or f32 output. The algorithm is chosen per shape by timing: the first time a
+// shape's row count falls into a new bucket (GemmRowBucket) outside graph capture, each of
+// cuBLASLt's heuristic candidates runs on the call's own operands and the fastest is kept for
+// the bucket. cuBLASLt's first guess is often not its best for the skinny row counts of
+// batched decode and of short prefill chunks. Steady-state calls allocate nothing (a fixed
+// workspace). Thread-safety: one thread (the backend's) at a time.
 #pragma once
 
 #include <cublasLt.h>
@@ -11,10 +14,15 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "base/status.h"
 
 namespace tokenfab {
+
+// The bucket of row counts that share one timed algorithm choice: the smallest of 1, 2, 3, 4,
+// 6, 8, 12, 16, ... (powers of two and 1.5 times them) that is >= m.
+int64_t GemmRowBucket(int64_t m);
 
 class CublasLtGemm {
  public:
@@ -32,15 +40,31 @@ class CublasLtGemm {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo;
   };
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool>;
+  // (m or its bucket, n, k, out_f32, accumulate)
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool>;
+  struct Operands {
+    const void* x;
+    const void* w;
+    void* out;
+    cudaStream_t stream;
+  };
 
   CublasLtGemm() = default;
-  Result<Plan*> GetPlan(int64_t m, int64_t n, int64_t k, bool out_f32);
+  Result<Plan*> GetPlan(const Key& key, const Operands& operands);
+  Result<std::vector<cublasLtMatmulAlgo_t>> Candidates(const Plan& plan);
+  // The fastest candidate on these operands (out is restored afterwards when accumulating),
+  // or candidates[0] when timing is impossible (the stream is being captured, no memory).
+  Result<cublasLtMatmulAlgo_t> Fastest(const Plan& plan, const Key& key,
+                                       const std::vector<cublasLtMatmulAlgo_t>& candidates,
+                                       const Operands& operands, bool* timed);
+  cublasStatus_t Launch(const Plan& plan, const cublasLtMatmulAlgo_t& algo, bool accumulate,
+                        const Operands& operands);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
-  std::map<Key, Plan> plans_;
+  std::map<Key, Plan> plans_;                   // by exact m
+  std::map<Key, cublasLtMatmulAlgo_t> tuned_;  // by m's bucket
 };
 
 }  // namespace tokenfab

@@ -1,0 +1,18 @@
+// The row buckets that share one timed cuBLASLt algorithm (cublaslt_gemm.h).
+#include <gtest/gtest.h>
+
+#include "backend/cuda/cublaslt_gemm.h"
+
+namespace tokenfab {
+namespace {
+
+TEST(GemmRowBucketTest, PowersOfTwoAndOneAndAHalfTimesThem) {
+  const int64_t expected[][2] = {{1, 1},     {2, 2},     {3, 3},     {4, 4},     {5, 6},
+                                 {6, 6},     {7, 8},     {9, 12},    {13, 16},   {17, 24},
+                                 {64, 64},   {65, 96},   {97, 128},  {156, 192}, {193, 256},
+                                 {257, 384}, {385, 512}, {4096, 4096}, {4097, 6144}};
+  for (const auto& [m, bucket] : expected) EXPECT_EQ(GemmRowBucket(m), bucket) << m;
+}
+
+}  // namespace
+}  // namespace tokenfab
