@@ -266,6 +266,16 @@ TEST_P(AttentionTest, ShortChunkAfterLongPrefix) {
   Run(seqs, 520, 1.0f / std::sqrt(float(h.d)), 501);
 }
 
+// Enough prompts (24 of 33 new tokens, most after a cached prefix) that with 8 or more query
+// heads the CUDA tensor-core prefill kernel's 128-row tiles alone fill the GPU, the path of
+// long prompts (the scenarios above, with their few tiles, take its 64-row tiles).
+TEST_P(AttentionTest, ManyPromptsTakeFullTiles) {
+  const HeadConfig h = std::get<1>(GetParam());
+  std::vector<SeqShape> seqs;
+  for (int32_t i = 0; i < 24; ++i) seqs.push_back({(i * 29) % 60, 33});
+  Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 600);
+}
+
 TEST_P(AttentionTest, OtherSoftmaxScale) {
   uint64_t seed = 300;
   for (const auto& seqs : Scenarios()) Run(seqs, 0, 0.3f, seed++);

@@ -272,8 +272,9 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
                            : 1;
   p.first_seq = decodes;
   p.first_token = decodes;  // each leading decode sequence has one row
-  p.splits = cuda::FlashPrefillSplits(meta.max_query_len, a.num_q_heads, meta.num_seqs - decodes,
-                                      span, backend_->num_sms());
+  const cuda::FlashPrefillShape shape = cuda::FlashPrefillShapeFor(
+      meta.max_query_len, a.num_q_heads, meta.num_seqs - decodes, span, backend_->num_sms());
+  p.splits = shape.splits;
   const size_t dec_bytes = split_bytes(decodes, dec.splits);
   const size_t flash_bytes = split_bytes(meta.num_tokens, p.splits);  // rows by absolute index
   char* scratch = nullptr;
@@ -283,7 +284,8 @@ Status CudaOps::Attention(const AttentionArgs& a, const AttentionMetadata& meta)
   }
   if (decodes > 0) TF_RETURN_IF_ERROR(launch_decode(dec, scratch));
   place_splits(&p, meta.num_tokens, scratch + dec_bytes);
-  return Launched(cuda::LaunchFlashPrefill(p, meta.max_query_len, backend_->stream()),
+  return Launched(cuda::LaunchFlashPrefill(p, shape.tile_rows, meta.max_query_len,
+                                           backend_->stream()),
                   "FlashPrefill");
 }
 

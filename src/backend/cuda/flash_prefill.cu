@@ -13,10 +13,17 @@ namespace {
 // ops: with kMT = 2 the kernel stops being bound by shared-memory bandwidth. Measured on the
 // H100 (Llama-3.1-8B shape, 4096-token prefill, whole forward): 128 x 64 at 32.5k tok/s against
 // 29.9k for 64 x 64, 31.4k for 64 x 64 with registers for three blocks per SM, 31.9k for 128 x 32.
+// Short chunks (a few query tiles, often after a long cached prefix) take kMT = 1 instead:
+// 64-row tiles waste fewer rows on a chunk's last tile and, with half the accumulators, more
+// blocks fit an SM to hide the latency of the paged K/V loads (FlashPrefillShape).
 constexpr int kThreads = 128;
-constexpr int kMT = 2;
-constexpr int kBM = kThreads / 32 * 16 * kMT;  // query rows per block
-constexpr int kN = 64;                         // keys per tile
+constexpr int kN = 64;  // keys per tile
+template <int kMT>
+constexpr int kRowsPerTile = kThreads / 32 * 16 * kMT;  // query rows per block
+// Blocks an SM holds: 128-row tiles take up to 255 registers a thread (two blocks); 64-row
+// tiles are held to 170 (three blocks; at 128 registers, for four, D = 128 spilled).
+template <int kMT>
+constexpr int kBlocksPerSm = kMT == 1 ? 3 : 2;
 
 __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -76,11 +83,11 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
 
 // kSplit: the grid splits each query tile's keys (p.splits > 1) and the block writes a partial
 // softmax. A separate instantiation keeps the split arithmetic and epilogue out of the unsplit
-// kernel (long prompts); even so, the unsplit kernel measured 3-5% slower after this change
-// than before it with the same registers and spills, for reasons not yet found
-// (docs/performance_notes.md).
-template <int D, bool kSplit>
-__global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p) {
+// kernel (long prompts).
+template <int D, bool kSplit, int kMT>
+__global__ void __launch_bounds__(kThreads, kMT == 1 ? kBlocksPerSm<1> : 1)
+    FlashPrefillKernel(AttentionParams p) {
+  constexpr int kBM = kRowsPerTile<kMT>;
   WaitForPriorGrids();
   constexpr int kChunks = D / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -329,19 +336,28 @@ __global__ void __launch_bounds__(kThreads) FlashPrefillKernel(AttentionParams p
   }
 }
 
-template <int D>
+template <int D, int kMT>
 cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
+  constexpr int kBM = kRowsPerTile<kMT>;
   const size_t smem = sizeof(__nv_bfloat16) * (kBM + 2 * kN) * D;
-  if (p.num_seqs <= p.first_seq) return cudaSuccess;
   const dim3 grid((max_query_len + kBM - 1) / kBM * p.splits, p.num_q_heads,
                   p.num_seqs - p.first_seq);
-  const auto kernel = p.splits > 1 ? FlashPrefillKernel<D, true> : FlashPrefillKernel<D, false>;
+  const auto kernel =
+      p.splits > 1 ? FlashPrefillKernel<D, true, kMT> : FlashPrefillKernel<D, false, kMT>;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
   LaunchPdl(kernel, grid, kThreads, smem, stream, p);
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || p.splits == 1) return err;
   return LaunchMergeSplits(p, stream);
+}
+
+template <int D>
+cudaError_t LaunchForHeadDim(const AttentionParams& p, int tile_rows, int max_query_len,
+                             cudaStream_t stream) {
+  if (tile_rows == kRowsPerTile<1>) return Launch<D, 1>(p, max_query_len, stream);
+  if (tile_rows == kRowsPerTile<2>) return Launch<D, 2>(p, max_query_len, stream);
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace
@@ -351,23 +367,29 @@ bool FlashPrefillSupports(const AttentionParams& p) {
          Aligned16(p.v_cache) && Aligned16(p.out);
 }
 
-int FlashPrefillSplits(int max_query_len, int num_q_heads, int num_seqs, int max_keys,
-                       int num_sms) {
-  // Two blocks fit an SM (255 registers per thread): split the keys until the grid fills them
-  // in one wave (rounding up would start a second wave for a few blocks), keeping at least
+FlashPrefillShape FlashPrefillShapeFor(int max_query_len, int num_q_heads, int num_seqs,
+                                       int max_keys, int num_sms) {
+  FlashPrefillShape shape;
+  auto blocks = [&](int rows) { return (max_query_len + rows - 1) / rows * num_q_heads * num_seqs; };
+  // Long prompts: 128-row tiles, which alone fill the GPU.
+  if (blocks(kRowsPerTile<2>) >= num_sms) return shape;
+  // A short chunk: 64-row tiles, and each tile's keys split until the grid fills the SMs in
+  // one wave (rounding up would start a second wave for a few blocks), keeping at least
   // kMinTilesPerSplit key tiles per split so the merge stays cheap.
   constexpr int kMinTilesPerSplit = 4;
-  const int blocks = (max_query_len + kBM - 1) / kBM * num_q_heads * num_seqs;
-  if (blocks >= num_sms) return 1;
-  const int by_occupancy = 2 * num_sms / blocks;
+  shape.tile_rows = kRowsPerTile<1>;
+  const int tiles = blocks(kRowsPerTile<1>);
+  const int by_occupancy = kBlocksPerSm<1> * num_sms / tiles;
   const int by_length = (max_keys + kN - 1) / kN / kMinTilesPerSplit;
-  return std::max(1, std::min({by_occupancy, by_length, 16}));
+  shape.splits = std::max(1, std::min({by_occupancy, by_length, 16}));
+  return shape;
 }
 
-cudaError_t LaunchFlashPrefill(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  if (p.num_tokens == 0) return cudaSuccess;
-  if (p.head_dim == 64) return Launch<64>(p, max_query_len, stream);
-  if (p.head_dim == 128) return Launch<128>(p, max_query_len, stream);
+cudaError_t LaunchFlashPrefill(const AttentionParams& p, int tile_rows, int max_query_len,
+                               cudaStream_t stream) {
+  if (p.num_tokens == 0 || p.num_seqs <= p.first_seq) return cudaSuccess;
+  if (p.head_dim == 64) return LaunchForHeadDim<64>(p, tile_rows, max_query_len, stream);
+  if (p.head_dim == 128) return LaunchForHeadDim<128>(p, tile_rows, max_query_len, stream);
   return cudaErrorInvalidValue;
 }
 
