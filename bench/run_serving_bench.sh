@@ -23,12 +23,14 @@
 # SLOTS (llama-server parallel slots, default 64), CTX_PER_SLOT (default 4096),
 # TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
 # TOKENFAB_DEVICE (cuda), TRIAL_SECONDS (goodput: seconds of arrivals per trial, default 20),
+# GOODPUT_START_RATE (goodput: the search's first rate in requests/s, default 4),
+# FIXED_CONCURRENCY (which of the fixed stage's concurrencies 1 16 64 256 run, default all),
 # MULTITURN_CONCURRENCY (conversations at a time in the multiturn stage, default 16),
 # MULTITURN_REQUESTS (conversations it runs, 4 requests each, default 64),
 # EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
 set -euo pipefail
 if [ $# -ne 4 ]; then
-  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 HF_MODEL=$(realpath "$1")
@@ -126,12 +128,16 @@ bench_counted() {
 # that a stage fits one 10-minute device call (QUICK=1 divides them by 8).
 # fixed and goodput use the plain completions endpoint (no chat template on either side).
 FIXED=(--workload fixed --endpoint completions --input-len 512 --output-len 128)
-FIXED_POINTS=("1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)" "256 $(scale 512)")  # "concurrency requests"
+# "concurrency requests", for the concurrencies in FIXED_CONCURRENCY (default all four).
+FIXED_POINTS=()
+for point in "1 $(scale 16)" "16 $(scale 128)" "64 $(scale 256)" "256 $(scale 512)"; do
+  if [[ " ${FIXED_CONCURRENCY:-1 16 64 256} " == *" ${point%% *} "* ]]; then FIXED_POINTS+=("$point"); fi
+done
 # goodput: the highest Poisson rate meeting the limits (MLPerf's server question), searched by
 # doubling then bisection; each trial offers TRIAL_SECONDS of arrivals (50 requests at least).
 TRIAL_SECONDS=${TRIAL_SECONDS:-$([ "$QUICK" = 1 ] && echo 8 || echo 20)}
 GOODPUT=(--workload chat --endpoint completions --input-len 256 --output-len 192 --warmup 16
-         --find-max-rate 4 --trial-seconds "$TRIAL_SECONDS" --rate-precision 0.1
+         --find-max-rate "${GOODPUT_START_RATE:-4}" --trial-seconds "$TRIAL_SECONDS" --rate-precision 0.1
          --num-requests 4000 --max-concurrency 1024)
 MULTITURN=(--workload multi-turn --system-prompt-len 1000 --turns 4 --turn-input-len 100
            --output-len 64 --concurrency "${MULTITURN_CONCURRENCY:-16}"

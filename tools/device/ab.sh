@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A/B of two tokenfab binaries on the GPU machine: the same bench-engine flags, each binary in
-# its own process, alternating A, B, A, B (ROUNDS times), so that both see the same GPU in the
-# same call. Writes ab_<label>_<round>.json ({device, commit, command, result}) into $OUT and
-# prints decode and prefill tokens/s side by side, with B/A.
+# its own process, in the order A B, B A, A B, ... (ROUNDS rounds), so that both see the same
+# GPU in the same call and neither always runs first (a GPU warmed by the run before it may
+# clock lower). Writes ab_<label>_<round>.json ({device, commit, command, result}) into $OUT
+# and prints decode and prefill tokens/s side by side, with B/A.
 #
 #   ROUNDS=2 bash tools/device/ab.sh A_LABEL A_BINARY B_LABEL B_BINARY [bench-engine flags...]
 #   bash tools/device/ab.sh old build-gpu/tokenfab-old new build-gpu/tokenfab \
@@ -18,7 +19,9 @@ OUT=${OUT:-/tmp/tokenfab-out}
 ROUNDS=${ROUNDS:-1}
 mkdir -p "$OUT"
 for round in $(seq 1 "$ROUNDS"); do
-  for side in a b; do
+  order="a b"
+  [ $((round % 2)) -eq 0 ] && order="b a"
+  for side in $order; do
     if [ $side = a ]; then label=$a_label bin=$a_bin; else label=$b_label bin=$b_bin; fi
     cmd="$bin bench-engine --device ${DEVICE:-cuda} --score-len 0 $*"
     raw="$OUT/ab_${label}_${round}.raw.json"
