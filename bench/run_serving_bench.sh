@@ -100,7 +100,8 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
   local port=$1 label=$2 name=$3
   shift 3
   echo "=== $name"
-  "$TOKENFAB" bench --url "http://127.0.0.1:$port" --model model --label "$label" --seed 1 \
+  "$TOKENFAB" bench --url "http://127.0.0.1:$port" --model model --label "$label" \
+    --seed "${BENCH_SEED:-1}" \
     --output-json "$OUT/$name.json" --output-html "$OUT/$name.html" --log-level warning "$@" \
     | tee "$OUT/$name.summary.jsonl" | cut -c1-160
 }
@@ -170,7 +171,9 @@ run_stage() {
       local point c n
       for point in "${FIXED_POINTS[@]}"; do
         read -r c n <<<"$point"
-        bench_counted "$port" "$label" "fixed-$server-c$c" "${FIXED[@]}" --concurrency "$c" \
+        # A seed per point: the points run on one server, and the same prompts again would be
+        # served from its prefix cache (every server sees the same prompts at a point).
+        BENCH_SEED=$c bench_counted "$port" "$label" "fixed-$server-c$c" "${FIXED[@]}" --concurrency "$c" \
           --num-requests "$n" --warmup "$c"
       done
       ;;

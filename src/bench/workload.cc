@@ -58,6 +58,7 @@ std::string WorkloadKindName(WorkloadKind kind) {
 
 Status WorkloadConfig::Validate() const {
   if (num_sessions < 1) return InvalidArgumentError("the workload needs at least one session");
+  if (first_session < 0) return InvalidArgumentError("the first session index must be >= 0");
   if (input_len < 1 || output_len < 1 || system_prompt_len < 0 || turns < 1 ||
       turn_input_len < 1 || num_documents < 1 || document_len < 1) {
     return InvalidArgumentError("workload lengths and counts must be positive");
@@ -86,8 +87,9 @@ std::vector<Session> MakeWorkload(const WorkloadConfig& c) {
                           RandomWords(c.document_len, c.seed, 2000000 + d));
     }
   }
-  for (int32_t i = 0; i < c.num_sessions; ++i) {
-    Session& s = sessions[i];
+  for (int32_t local = 0; local < c.num_sessions; ++local) {
+    Session& s = sessions[local];
+    const int64_t i = c.first_session + local;  // the session's index in the seed's sequence
     const uint64_t stream = 1000 + static_cast<uint64_t>(i) * 64;
     switch (c.kind) {
       case WorkloadKind::kFixed:
@@ -114,7 +116,7 @@ std::vector<Session> MakeWorkload(const WorkloadConfig& c) {
         }
         break;
       case WorkloadKind::kLongContext:
-        s.system = documents[i % c.num_documents];
+        s.system = documents[static_cast<size_t>(i % c.num_documents)];
         for (int32_t t = 0; t < c.turns; ++t) {
           s.turns.push_back({"Question: " + RandomWords(c.turn_input_len, c.seed, stream + 1 + t) + "?",
                              c.output_len});

@@ -36,6 +36,10 @@ struct WorkloadConfig {
   int32_t num_documents = 4;      // long-context: distinct documents
   int32_t document_len = 8000;    // long-context: words per document
   uint64_t seed = 0;
+  // The index of the first session: sessions [first_session, first_session + num_sessions) of
+  // the seed's endless sequence, so that successive runs against one server can each take
+  // sessions it has not seen (and has not cached).
+  int64_t first_session = 0;
   Status Validate() const;
 };
 

@@ -168,9 +168,20 @@ Status RunBench(const Flags& flags) {
     }
   }
   const std::string name = flags.GetString("label", load.host + ":" + std::to_string(load.port));
-  const std::vector<Session> sessions = MakeWorkload(w);
+  // Every run point (a rate-search trial, each concurrency, each rate) takes sessions the
+  // server has not seen: repeated prompts would be served from its prefix cache, and a
+  // trial or sweep point after the first would measure cache hits instead of prefills.
+  int64_t next_session = 0;
   size_t total_turns = 0;
-  for (const Session& s : sessions) total_turns += s.turns.size();
+  auto fresh_sessions = [&](int32_t n) {
+    WorkloadConfig wc = w;
+    wc.first_session = next_session;
+    wc.num_sessions = n;
+    next_session += n;
+    std::vector<Session> sessions = MakeWorkload(wc);
+    for (const Session& s : sessions) total_turns += s.turns.size();
+    return sessions;
+  };
 
   if (warmup > 0) {
     WorkloadConfig wc = w;
@@ -223,25 +234,29 @@ Status RunBench(const Flags& flags) {
     // Each trial offers about trial_seconds of arrivals (50 sessions at least, --num-requests at
     // most) and passes when every request completed with p99 TTFT and TPOT within the limits.
     TF_ASSIGN_OR_RETURN(found, FindMaxRate(search, [&](double rate) -> Result<bool> {
+      const size_t max_n = static_cast<size_t>(w.num_sessions);
       const size_t n = std::clamp<size_t>(static_cast<size_t>(std::ceil(rate * trial_seconds)),
-                                          std::min<size_t>(50, sessions.size()), sessions.size());
-      const std::vector<Session> subset(sessions.begin(), sessions.begin() + n);
-      TF_ASSIGN_OR_RETURN(const RunSummary* s, run_point(0, rate, subset));
+                                          std::min<size_t>(50, max_n), max_n);
+      TF_ASSIGN_OR_RETURN(const RunSummary* s,
+                          run_point(0, rate, fresh_sessions(static_cast<int32_t>(n))));
       return s->slo_met && s->failed == 0;
     }));
     Json line = {{"max_rate_meeting_slo", found.max_rate}, {"capped", found.capped}};
     PrintJson(line);
   }
   for (double c : concurrencies) {
-    TF_RETURN_IF_ERROR(run_point(static_cast<int32_t>(c), 0, sessions).status());
+    TF_RETURN_IF_ERROR(
+        run_point(static_cast<int32_t>(c), 0, fresh_sessions(w.num_sessions)).status());
   }
-  for (double r : rates) TF_RETURN_IF_ERROR(run_point(0, r, sessions).status());
+  for (double r : rates) {
+    TF_RETURN_IF_ERROR(run_point(0, r, fresh_sessions(w.num_sessions)).status());
+  }
   Json config = {{"url", flags.GetString("url", "http://127.0.0.1:8000")},
                  {"model", load.model},
                  {"endpoint", endpoint},
                  {"workload", WorkloadKindName(w.kind)},
                  {"num_sessions", w.num_sessions},
-                 {"requests", total_turns},
+                 {"requests", total_turns},  // over every run point
                  {"input_len", w.input_len},
                  {"output_len", w.output_len},
                  {"system_prompt_len", w.system_prompt_len},
@@ -285,7 +300,7 @@ Command BenchCommand() {
       {"api-key", true, "bearer API key"},
       {"endpoint", true, "chat (default: /v1/chat/completions) or completions"},
       {"workload", true, "fixed (default), chat, multi-turn or long-context"},
-      {"num-requests", true, "sessions to run (default 200; multi-turn sessions have --turns requests)"},
+      {"num-requests", true, "sessions per run point, each point new ones (default 200; multi-turn sessions have --turns requests)"},
       {"input-len", true, "fixed: prompt words (~tokens); chat: median (default 512)"},
       {"output-len", true, "fixed: output tokens; chat, multi-turn: median (default 128)"},
       {"system-prompt-len", true, "multi-turn: words of the shared system prompt (default 1000)"},

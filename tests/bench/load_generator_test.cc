@@ -43,6 +43,13 @@ TEST(WorkloadTest, KindsShapesAndDeterminism) {
   }
   EXPECT_NE(fixed[0].turns[0].user, fixed[1].turns[0].user);
   EXPECT_EQ(MakeWorkload(c)[5].turns[0].user, fixed[5].turns[0].user) << "same seed, same workload";
+  WorkloadConfig later = c;  // sessions 15..24 of the same sequence
+  later.first_session = 15;
+  later.num_sessions = 10;
+  const auto more = MakeWorkload(later);
+  EXPECT_EQ(more[0].turns[0].user, fixed[15].turns[0].user) << "an offset continues the sequence";
+  EXPECT_EQ(more[4].turns[0].user, fixed[19].turns[0].user);
+  for (const Session& s : fixed) EXPECT_NE(s.turns[0].user, more[9].turns[0].user) << "session 24 is new";
   c.kind = WorkloadKind::kChat;
   auto chat = MakeWorkload(c);
   std::set<int> lengths;

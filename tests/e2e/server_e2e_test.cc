@@ -277,6 +277,25 @@ TEST_F(ServerE2eTest, PinnedSystemPromptsAndKvEvents) {
   EXPECT_EQ(salted["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
 }
 
+// `tokenfab bench` against this server: each point of a sweep sends prompts the server has not
+// seen, so no point after the first is served from the prefix cache of an earlier one.
+TEST_F(ServerE2eTest, BenchSweepPointsSendNewPrompts) {
+  const std::string out = MakeTempDir("bench_sweep") + "/sweep.json";
+  const CommandResult r = RunTokenfab(
+      "bench --url http://127.0.0.1:" + std::to_string(server_->port()) + " --api-key " + kKey +
+      " --workload fixed --endpoint completions --input-len 40 --output-len 2 --num-requests 3"
+      " --concurrency 1,2 --log-level warning --output-json " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(out);
+  const Json report = Json::parse(in, nullptr, false);
+  ASSERT_TRUE(report.contains("runs") && report["runs"].size() == 2) << report.dump().substr(0, 500);
+  for (const Json& run : report["runs"]) {
+    EXPECT_EQ(run["completed"], 3) << run.dump().substr(0, 300);
+    EXPECT_GT(run["prompt_tokens"].get<int64_t>(), 3 * 32);  // two 16-token blocks a prompt
+    EXPECT_EQ(run["cached_tokens"], 0) << run["label"];
+  }
+}
+
 TEST(ServerOverloadTest, AFullQueueIsRejectedEarlyWith429AndRetryAfter) {
   const std::string dir = MakeServedModelDir();
   ServerProcess server(dir, {"--max-seqs", "1", "--max-waiting", "2"});
