@@ -109,18 +109,46 @@ Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
   std::vector<Piece> pieces;
   TF_RETURN_IF_ERROR(added_.ExtractAndNormalize(clean, normalizer_.get(),
                                                 options.split_special_tokens, &pieces));
-  if (pre_tokenizer_) TF_RETURN_IF_ERROR(pre_tokenizer_->PreTokenize(&pieces));
   std::vector<int32_t> ids;
   ids.reserve(clean.size() / 3 + 4);
-  for (const Piece& p : pieces) {
-    if (p.token_id >= 0) {
-      ids.push_back(p.token_id);
-    } else {
-      model_->Tokenize(p.text, &ids);
+  // Runs of short spans are pre-tokenized together; each long span is looked up in the piece
+  // cache and, when absent, encoded on its own and added to it.
+  std::vector<Piece> batch;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::Ok();
+    TF_RETURN_IF_ERROR(EncodeSpans(&batch, &ids));
+    batch.clear();
+    return Status::Ok();
+  };
+  for (Piece& p : pieces) {
+    if (p.token_id >= 0 || p.text.size() < PieceCache::kMinBytes) {
+      batch.push_back(std::move(p));
+      continue;
     }
+    TF_RETURN_IF_ERROR(flush());
+    if (piece_cache_.Lookup(p.text, p.at_input_start, &ids)) continue;
+    const size_t first = ids.size();
+    const std::string text = p.text;
+    const bool at_input_start = p.at_input_start;
+    batch.push_back(std::move(p));
+    TF_RETURN_IF_ERROR(flush());
+    piece_cache_.Insert(text, at_input_start, std::span<const int32_t>(ids).subspan(first));
   }
+  TF_RETURN_IF_ERROR(flush());
   if (options.add_special_tokens && post_processor_) post_processor_->Process(&ids);
   return ids;
+}
+
+Status Tokenizer::EncodeSpans(std::vector<Piece>* spans, std::vector<int32_t>* ids) const {
+  if (pre_tokenizer_) TF_RETURN_IF_ERROR(pre_tokenizer_->PreTokenize(spans));
+  for (const Piece& p : *spans) {
+    if (p.token_id >= 0) {
+      ids->push_back(p.token_id);
+    } else {
+      model_->Tokenize(p.text, ids);
+    }
+  }
+  return Status::Ok();
 }
 
 Result<std::string> Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {

@@ -9,6 +9,9 @@
 // becomes U+FFFD, which is what a caller of `tokenizers` gets from bytes.decode("utf-8",
 // errors="replace") (Rust's from_utf8_lossy); `tokenizers` itself only accepts valid strings.
 //
+// Long spans between added tokens are cached with their ids (PieceCache), so text a caller
+// encodes again and again (a conversation's earlier turns) is pre-tokenized once.
+//
 // Thread-safety: after loading, every method is const and may be called from any thread.
 #pragma once
 
@@ -25,6 +28,7 @@
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/decoder.h"
 #include "tokenizer/normalizer.h"
+#include "tokenizer/piece_cache.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
 
@@ -58,6 +62,8 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
+  // Pre-tokenizes `spans` (the added-token split's pieces) and appends their ids.
+  Status EncodeSpans(std::vector<Piece>* spans, std::vector<int32_t>* ids) const;
 
   std::unique_ptr<Normalizer> normalizer_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
@@ -66,6 +72,8 @@ class Tokenizer {
   std::unique_ptr<Decoder> decoder_;
   AddedVocabulary added_;
   int32_t vocab_size_ = 0;
+  static constexpr size_t kPieceCacheBytes = 32 << 20;
+  mutable PieceCache piece_cache_{kPieceCacheBytes};
 };
 
 }  // namespace tokenfab

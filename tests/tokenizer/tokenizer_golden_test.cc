@@ -98,6 +98,41 @@ TEST_P(GoldenTest, PartialUtf8TokensDecodeAndStreamLikeHuggingFace) {
   }
 }
 
+// Long spans come back from the piece cache as they were encoded: texts of joined golden cases
+// (each over PieceCache::kMinBytes), encoded a second time and after a special token (not at
+// the input's start, a separate cache key: a Metaspace pre-tokenizer with prepend_scheme
+// "first" prepends only there), against a second tokenizer that encodes each only once.
+TEST_P(GoldenTest, LongSpansEncodeAlikeFromThePieceCache) {
+  const auto cached = LoadAssetTokenizer(GetParam());
+  const auto fresh = LoadAssetTokenizer(GetParam());
+  ASSERT_NE(cached, nullptr);
+  ASSERT_NE(fresh, nullptr);
+  const std::string special = GetParam() == "qwen3"     ? "<|im_start|>"
+                              : GetParam() == "llama2" ? "<s>"
+                                                       : "<|begin_of_text|>";
+  const Json golden = LoadGolden("tokenize_" + GetParam() + ".json");
+  std::vector<std::string> texts(1);
+  for (const Json& c : golden["cases"]) {
+    const std::string text = c["text"].get<std::string>();
+    if (text.find('<') != std::string::npos) continue;  // no added-token text inside
+    texts.back() += text + "\n";
+    if (texts.back().size() > 2 * PieceCache::kMinBytes) texts.emplace_back();
+  }
+  ASSERT_GT(texts.size(), 5u);
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text.substr(0, 80));
+    // `fresh` meets each text once in each position, the span after the special token first.
+    ASSERT_OK_AND_ASSIGN(const auto expected_after, fresh->Encode(special + text));
+    ASSERT_OK_AND_ASSIGN(const auto expected, fresh->Encode(text));
+    ASSERT_OK_AND_ASSIGN(const auto first, cached->Encode(text));
+    ASSERT_OK_AND_ASSIGN(const auto again, cached->Encode(text));
+    ASSERT_OK_AND_ASSIGN(const auto after_special, cached->Encode(special + text));
+    EXPECT_EQ(first, expected);
+    EXPECT_EQ(again, expected);
+    EXPECT_EQ(after_special, expected_after);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Tokenizers, GoldenTest, ::testing::Values("qwen3", "llama3_1", "llama2"));
 
 }  // namespace
