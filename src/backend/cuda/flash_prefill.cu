@@ -20,10 +20,9 @@ constexpr int kThreads = 128;
 constexpr int kN = 64;  // keys per tile
 template <int kMT>
 constexpr int kRowsPerTile = kThreads / 32 * 16 * kMT;  // query rows per block
-// Blocks an SM holds: 128-row tiles take up to 255 registers a thread (two blocks); 64-row
-// tiles are held to 170 (three blocks; at 128 registers, for four, D = 128 spilled).
-template <int kMT>
-constexpr int kBlocksPerSm = kMT == 1 ? 3 : 2;
+// 128-row tiles take up to 255 registers a thread (two blocks an SM); 64-row tiles are held to
+// 170 for this many blocks an SM (at 128 registers, for four, D = 128 spilled).
+constexpr int kShortTileBlocksPerSm = 3;
 
 __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -85,7 +84,7 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloa
 // softmax. A separate instantiation keeps the split arithmetic and epilogue out of the unsplit
 // kernel (long prompts).
 template <int D, bool kSplit, int kMT>
-__global__ void __launch_bounds__(kThreads, kMT == 1 ? kBlocksPerSm<1> : 1)
+__global__ void __launch_bounds__(kThreads, kMT == 1 ? kShortTileBlocksPerSm : 1)
     FlashPrefillKernel(AttentionParams p) {
   constexpr int kBM = kRowsPerTile<kMT>;
   WaitForPriorGrids();
@@ -379,7 +378,7 @@ FlashPrefillShape FlashPrefillShapeFor(int max_query_len, int num_q_heads, int n
   constexpr int kMinTilesPerSplit = 4;
   shape.tile_rows = kRowsPerTile<1>;
   const int tiles = blocks(kRowsPerTile<1>);
-  const int by_occupancy = kBlocksPerSm<1> * num_sms / tiles;
+  const int by_occupancy = kShortTileBlocksPerSm * num_sms / tiles;
   const int by_length = (max_keys + kN - 1) / kN / kMinTilesPerSplit;
   shape.splits = std::max(1, std::min({by_occupancy, by_length, 16}));
   return shape;

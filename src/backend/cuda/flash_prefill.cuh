@@ -1,7 +1,7 @@
 // Launcher of the tensor-core attention kernel for prefill chunks: FlashAttention-2 style tiles
-// of 128 (or 64) queries x 64 keys per block (4 warps of 32 or 16 query rows), mma.sync m16n8k16 in bf16 with
-// f32 accumulation and an online softmax, K/V tiles gathered from the paged cache through the
-// block table with cp.async. head_dim 64 or 128; causal by position, optional sliding window.
+// of 128 (or 64) queries x 64 keys per block (4 warps of 32 or 16 query rows), mma.sync
+// m16n8k16 in bf16 with f32 accumulation and an online softmax, K/V tiles gathered from the
+// paged cache through the block table with cp.async. head_dim 64 or 128; causal by position, optional sliding window.
 // A tile's keys may be split across blocks (flash-decoding style) when there are few tiles.
 #pragma once
 
