@@ -39,21 +39,17 @@ class PieceCache {
 
  private:
   struct Entry {
-    std::string key;  // a flag byte for at_input_start, then the text
+    std::string text;
+    bool at_input_start;
     std::vector<int32_t> ids;
   };
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  static std::string Key(std::string_view text, bool at_input_start);
-  size_t EntryBytes(const Entry& e) const { return e.key.size() + e.ids.size() * sizeof(int32_t); }
+  static size_t EntryBytes(const Entry& e) { return e.text.size() + e.ids.size() * sizeof(int32_t); }
 
   const size_t max_bytes_;
   mutable Mutex mu_;
   std::list<Entry> lru_ GUARDED_BY(mu_);  // most recently used first
-  std::unordered_map<std::string_view, std::list<Entry>::iterator, KeyHash, std::equal_to<>>
-      index_ GUARDED_BY(mu_);  // views of the entries' keys
+  // By at_input_start, then views of the entries' texts.
+  std::unordered_map<std::string_view, std::list<Entry>::iterator> index_[2] GUARDED_BY(mu_);
   size_t bytes_ GUARDED_BY(mu_) = 0;
 };
 

@@ -128,11 +128,9 @@ Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
     TF_RETURN_IF_ERROR(flush());
     if (piece_cache_.Lookup(p.text, p.at_input_start, &ids)) continue;
     const size_t first = ids.size();
-    const std::string text = p.text;
-    const bool at_input_start = p.at_input_start;
-    batch.push_back(std::move(p));
+    batch.push_back(p);  // a copy: pre-tokenizing rewrites it, the cache keeps p.text
     TF_RETURN_IF_ERROR(flush());
-    piece_cache_.Insert(text, at_input_start, std::span<const int32_t>(ids).subspan(first));
+    piece_cache_.Insert(p.text, p.at_input_start, std::span<const int32_t>(ids).subspan(first));
   }
   TF_RETURN_IF_ERROR(flush());
   if (options.add_special_tokens && post_processor_) post_processor_->Process(&ids);
