@@ -2,9 +2,11 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -59,6 +61,11 @@ std::string HttpRequest::QueryParam(const std::string& key) const {
 
 class Connection;
 
+// Lingering close bounds: a client still sending after an error gets this long in all, and
+// at most kLingerPerRead between two reads.
+constexpr std::chrono::milliseconds kLingerTotal{5000};
+constexpr std::chrono::milliseconds kLingerPerRead{1000};
+
 struct HttpServer::Impl {
   HttpServerConfig config;
   HttpHandler handler;
@@ -92,7 +99,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
   }
   void CloseFromServer() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->ClientGone(); });
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->lingering_) self->Close();  // its exchange is over: nothing to cancel
+      else self->ClientGone();
+    });
   }
 
   // --- Exchange operations: all run on the strand, for the exchange `id` only. ---
@@ -202,6 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Unparseable or over a limit: answer once and close.
       const bool too_big = ec == http::error::body_limit;
       keep_alive_ = false;
+      linger_ = true;
       active_ = true;
       ++exchange_id_;
       const std::string message = too_big ? "the request body exceeds " +
@@ -329,11 +340,48 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ignored;
     stream_.socket().cancel(ignored);  // the disconnect watch
     stream_.expires_never();
+    if (linger_ && !gone_) {
+      LingerThenClose();
+      return;
+    }
     if (!keep_alive_ || gone_) {
       Close();
       return;
     }
     DoRead();
+  }
+
+  // After an error answered before the whole request was read (a body over the limit, bytes
+  // that are not HTTP), the client may still be sending. Closing at once with those bytes
+  // unread makes the kernel send a reset, which can destroy the response before the client
+  // reads it (its send fails with a broken pipe instead). So, like nginx's lingering close:
+  // end our side, then read and drop what still comes, for a bounded time, and close.
+  void LingerThenClose() {
+    gone_ = true;
+    lingering_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    linger_deadline_ = std::chrono::steady_clock::now() + kLingerTotal;
+    DoLinger();
+  }
+
+  void DoLinger() {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        linger_deadline_ - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds(0)) {
+      Close();
+      return;
+    }
+    stream_.expires_after(std::min(left, kLingerPerRead));
+    discard_.resize(16 << 10);
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) {
+                                self->Close();
+                                return;
+                              }
+                              self->DoLinger();
+                            });
   }
 
   void ClientGone() {
@@ -371,6 +419,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool active_ = false;     // an exchange is under way
   bool responded_ = false;
   bool keep_alive_ = false;
+  bool linger_ = false;     // close with LingerThenClose (see there)
+  bool lingering_ = false;  // in it
+  std::chrono::steady_clock::time_point linger_deadline_;
+  std::vector<char> discard_;
   std::atomic<bool> gone_{false};
   std::function<void()> on_close_;
   std::deque<Out> out_;

@@ -158,6 +158,19 @@ TEST_F(ServerE2eTest, MalformedHttpAndHugeBodiesAreRefusedEarly) {
   r = c->Request("POST", "/v1/completions", big, kAuth, std::chrono::seconds(20));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 413);
+  // A client that keeps sending its body after the server has answered 413 (as ordinary
+  // clients do: they write the whole request before reading) can still send, and then reads
+  // the 413: the server drains instead of resetting the connection under it.
+  c = server_->Connect();
+  ASSERT_NE(c, nullptr);
+  ASSERT_OK(c->SendRaw("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           std::string(kKey) + "\r\nContent-Length: 3000000\r\n\r\n",
+                       std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the 413 has been sent
+  ASSERT_OK(c->SendRaw(std::string(2000000, 'a'), std::chrono::seconds(10)));
+  r = c->Receive(std::chrono::seconds(10));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 413);
 }
 
 TEST_F(ServerE2eTest, SlowClientsAreCutOffWithoutStallingOthers) {
