@@ -323,39 +323,72 @@ void Engine::AcceptToken(Sequence* s, SampledToken sampled) {
   }
 }
 
+namespace {
+
+// Whether the backend's Sample op can draw this request's tokens: it applies no penalties and
+// reports no alternatives (backend/device_sampling.h has the rule; the host Sampler applies the
+// same one after the penalties).
+bool SamplesOnDevice(const SamplingParams& p) {
+  return p.num_logprobs <= 0 && p.repetition_penalty == 1.0 && p.presence_penalty == 0.0 &&
+         p.frequency_penalty == 0.0;
+}
+
+}  // namespace
+
 Status Engine::ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* const> rows,
                                 const std::function<void()>& after_forward) {
-  bool device_greedy = !rows.empty();
-  for (const Sequence* s : rows) {
+  // Each row's path depends on its own request only, so a request's tokens never depend on
+  // what else shares its batch.
+  host_rows_.clear();
+  device_sampling_.assign(rows.size(), DeviceSamplingParams{});  // host rows: greedy, unused
+  for (size_t row = 0; row < rows.size(); ++row) {
+    const Sequence* s = rows[row];
     const SamplingParams& p = s->request.sampling;
-    device_greedy = device_greedy && p.greedy() && p.num_logprobs < 0 &&
-                    p.repetition_penalty == 1.0 && p.presence_penalty == 0.0 &&
-                    p.frequency_penalty == 0.0;
+    if (!SamplesOnDevice(p)) {
+      host_rows_.push_back(static_cast<int32_t>(row));
+      continue;
+    }
+    DeviceSamplingParams& d = device_sampling_[row];
+    d.temperature = static_cast<float>(p.temperature);
+    d.top_p = static_cast<float>(p.top_p);
+    d.min_p = static_cast<float>(p.min_p);
+    d.top_k = p.top_k;
+    d.seed = s->seed;
+    d.step = s->num_generated;
   }
-  if (device_greedy) {
-    device_sampling_.assign(rows.size(), DeviceSamplingParams{});  // temperature 0: greedy
-    ForwardOutputs out;
+  const bool any_device = host_rows_.size() < rows.size();
+  ForwardOutputs out;
+  if (any_device) {
     out.sampling = device_sampling_;
     out.tokens = &sampled_tokens_;
     out.token_logprobs = &sampled_logprobs_;
-    TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), out));
-    after_forward();
-    for (size_t row = 0; row < rows.size(); ++row) {
-      SampledToken sampled;
-      sampled.token = sampled_tokens_[row];
-      AcceptToken(rows[row], std::move(sampled));  // may finish the sequence
-    }
-    return Status::Ok();
   }
-  TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), &logits_));
+  if (!host_rows_.empty()) {
+    out.logits = &logits_;
+    if (any_device) out.logit_rows_to_host = host_rows_;
+  }
+  TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), out));
   after_forward();
+  stats_.device_sampled_tokens += static_cast<int64_t>(rows.size() - host_rows_.size());
+  // Sample every host row before accepting any token: AcceptToken may finish a sequence.
   const int64_t vocab = model_config().vocab_size;
+  host_samples_.clear();
+  for (size_t i = 0; i < host_rows_.size(); ++i) {
+    Sequence* s = rows[host_rows_[i]];
+    const std::span<const float> row_logits(logits_.data() + i * vocab, vocab);
+    host_samples_.push_back(sampler_.Sample(row_logits, s->request.sampling, s->prompt(),
+                                            s->output(), s->seed, s->num_generated));
+  }
+  size_t next_host = 0;
   for (size_t row = 0; row < rows.size(); ++row) {
-    Sequence* s = rows[row];
-    const std::span<const float> row_logits(logits_.data() + row * vocab, vocab);
-    SampledToken sampled = sampler_.Sample(row_logits, s->request.sampling, s->prompt(),
-                                           s->output(), s->seed, s->num_generated);
-    AcceptToken(s, std::move(sampled));  // may finish s
+    SampledToken sampled;
+    if (next_host < host_rows_.size() && host_rows_[next_host] == static_cast<int32_t>(row)) {
+      sampled = std::move(host_samples_[next_host++]);
+    } else {
+      sampled.token = sampled_tokens_[row];
+      sampled.logprob = sampled_logprobs_[row];
+    }
+    AcceptToken(rows[row], std::move(sampled));  // may finish the sequence
   }
   return Status::Ok();
 }

@@ -74,6 +74,7 @@ struct EngineStats {
   int64_t prefix_query_tokens = 0;  // prompt tokens looked up in the prefix cache
   int64_t prefix_hit_tokens = 0;    // ... and found there
   double busy_seconds = 0;          // time spent in steps
+  int64_t device_sampled_tokens = 0;  // of generated_tokens, drawn by the backend's Sample op
 };
 
 class Engine {
@@ -125,10 +126,10 @@ class Engine {
   Status CheckTokens(std::span<const int32_t> tokens) const;
   Status CheckRequest(const EngineRequest& request) const;
   // Runs the forward pass and samples the next token of every sequence that has a logits row:
-  // the one place that turns logits into tokens. When every such row is plain greedy (no
-  // penalties, no log-probs) the backend samples on the device and only token ids come back;
-  // otherwise the logits come to the host and the Sampler runs there. Greedy is the same
-  // either way, so which path a request takes never changes its tokens.
+  // the one place that turns logits into tokens. Rows without penalties or top log-probs
+  // (greedy or not: temperature, top-k, top-p, min-p, seeded) are sampled by the backend on the
+  // device and only their token ids come back; only the other rows' logits come to the host,
+  // for the Sampler. A row's path depends on its request alone, never on its batch.
   // `after_forward` runs between the two (the step's bookkeeping of computed KV).
   Status ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* const> rows,
                           const std::function<void()>& after_forward);
@@ -156,6 +157,8 @@ class Engine {
   uint64_t next_arrival_ = 0;
   std::vector<float> logits_;
   std::vector<DeviceSamplingParams> device_sampling_;
+  std::vector<int32_t> host_rows_;  // this step's logit rows sampled on the host
+  std::vector<SampledToken> host_samples_;
   std::vector<int32_t> sampled_tokens_;
   std::vector<float> sampled_logprobs_;
 };

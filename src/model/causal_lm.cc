@@ -318,10 +318,25 @@ Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
 }
 
 Status CausalLm::CopyOutputs(const BatchViews& v, int32_t rows, const ForwardOutputs& out) {
-  if (out.logits != nullptr) {
+  if (out.logits != nullptr && out.logit_rows_to_host.empty()) {
     out.logits->resize(static_cast<size_t>(rows) * config_.vocab_size);
     TF_RETURN_IF_ERROR(backend_->CopyToHost(out.logits->data(), logits_.data,
                                             out.logits->size() * sizeof(float)));
+  } else if (out.logits != nullptr) {
+    // A few rows of a large batch (those sampled on the host): one copy per run of
+    // consecutive rows rather than the whole [rows, vocab].
+    const std::span<const int32_t> want = out.logit_rows_to_host;
+    const size_t row_bytes = static_cast<size_t>(config_.vocab_size) * sizeof(float);
+    out.logits->resize(want.size() * static_cast<size_t>(config_.vocab_size));
+    for (size_t i = 0; i < want.size();) {
+      size_t run = 1;
+      while (i + run < want.size() && want[i + run] == want[i] + static_cast<int32_t>(run)) ++run;
+      TF_RETURN_IF_ERROR(backend_->CopyToHost(
+          out.logits->data() + i * config_.vocab_size,
+          static_cast<const char*>(logits_.data) + static_cast<size_t>(want[i]) * row_bytes,
+          run * row_bytes));
+      i += run;
+    }
   }
   if (!out.sampling.empty() && !v.sampling.empty()) {
     if (out.tokens != nullptr) {
@@ -406,6 +421,12 @@ Status CausalLm::Forward(const ForwardBatch& batch, const KvCacheTensors& kv,
   TF_RETURN_IF_ERROR(ValidateBatch(batch, kv));
   if (!out.sampling.empty() && out.sampling.size() != batch.logit_rows.size()) {
     return InvalidArgumentError("one set of sampling parameters per logit row is needed");
+  }
+  for (const int32_t row : out.logit_rows_to_host) {
+    if (row < 0 || static_cast<size_t>(row) >= batch.logit_rows.size()) {
+      return InvalidArgumentError("logit row " + std::to_string(row) +
+                                  " to copy is outside the batch's logit rows");
+    }
   }
   if (GraphEligible(batch, out)) return ForwardGraph(batch, kv, out);
   const int32_t t = batch.num_tokens();

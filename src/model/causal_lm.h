@@ -28,6 +28,9 @@ namespace tokenfab {
 // What Forward should return; any combination.
 struct ForwardOutputs {
   std::vector<float>* logits = nullptr;              // [rows, vocab] f32, row-major
+  // With `logits`: only these rows (indices into the logit rows), in this order,
+  // [logit_rows_to_host.size(), vocab]; empty means every row.
+  std::span<const int32_t> logit_rows_to_host;
   std::span<const DeviceSamplingParams> sampling;    // [rows]: sample on the device
   std::vector<int32_t>* tokens = nullptr;            // [rows] sampled tokens
   std::vector<float>* token_logprobs = nullptr;      // [rows] raw log-probs of those tokens

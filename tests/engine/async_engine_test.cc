@@ -154,21 +154,39 @@ TEST(PrefixCachingTest, APinnedPrefixSurvivesPressure) {
             StatusCode::kResourceExhausted);
 }
 
-TEST(EngineSamplingTest, DeviceGreedyEqualsHostGreedy) {
-  // Without log-probs or penalties greedy rows are sampled by the backend; with them, by the
-  // host Sampler. The tokens must not depend on the path.
+TEST(EngineSamplingTest, EachRowSamplesOnItsOwnPath) {
+  // Rows without penalties or top log-probs are sampled by the backend's Sample op, the others
+  // by the host Sampler after their logits come back. Both apply one rule, so a request gets
+  // the same tokens either way, and a row's path is its own, whatever shares its batch.
   auto e = MakeEngine(Config());
   ASSERT_NE(e, nullptr);
-  EngineRequest device = Greedy(Tokens(13, 11), 12);
-  device.sampling.num_logprobs = -1;
-  EngineRequest host = device;
-  host.sampling.num_logprobs = 0;
-  auto got = RunAll(*e, {{1, device}, {2, host}});
-  EXPECT_EQ(got[1].tokens, got[2].tokens);
-  EXPECT_EQ(got[1].tokens.size(), 12u);
-  // Mixed into one batch with a host-sampled row, the device-eligible one takes the host path.
-  auto mixed = RunAll(*e, {{3, device}, {4, host}});
-  EXPECT_EQ(mixed[3].tokens, got[1].tokens);
+  EngineRequest greedy = Greedy(Tokens(13, 11), 12);
+  EngineRequest random = greedy;
+  random.sampling.temperature = 0.8;
+  random.sampling.top_k = 40;
+  random.sampling.top_p = 0.9;
+  random.sampling.seed = 7;
+  for (const EngineRequest& device : {greedy, random}) {
+    SCOPED_TRACE(device.sampling.greedy() ? "greedy" : "seeded random");
+    EngineRequest host = device;
+    host.sampling.num_logprobs = 2;  // top log-probs: the host's job
+    EngineRequest other = host;      // another host row, with another prompt
+    other.prompt = Tokens(9, 12);
+    const int64_t before = e->stats().device_sampled_tokens;
+    auto alone = RunAll(*e, {{1, device}});
+    EXPECT_EQ(e->stats().device_sampled_tokens - before, 12);
+    auto on_host = RunAll(*e, {{2, host}});
+    EXPECT_EQ(e->stats().device_sampled_tokens - before, 12);
+    ASSERT_EQ(alone[1].tokens.size(), 12u);
+    EXPECT_EQ(on_host[2].tokens, alone[1].tokens);
+    for (size_t i = 0; i < 12; ++i) EXPECT_NEAR(on_host[2].logprobs[i], alone[1].logprobs[i], 1e-5);
+    // In one batch with host rows, the device row stays on the device, with the same tokens.
+    auto mixed = RunAll(*e, {{3, device}, {4, other}, {5, host}});
+    EXPECT_EQ(e->stats().device_sampled_tokens - before, 24);
+    EXPECT_EQ(mixed[3].tokens, alone[1].tokens);
+    EXPECT_EQ(mixed[5].tokens, alone[1].tokens);
+    EXPECT_EQ(mixed[4].tokens.size(), 12u);
+  }
 }
 
 TEST(EnginePriorityTest, BetterPriorityRunsFirst) {

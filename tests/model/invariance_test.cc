@@ -255,6 +255,50 @@ TEST_P(InvarianceTest, ResultsDoNotDependOnTheBlockSize) {
       "block size " + std::to_string(std::get<1>(GetParam())) + " vs " + std::to_string(other_bs));
 }
 
+TEST(ForwardOutputsTest, ChosenLogitRowsComeToTheHostAlone) {
+  // The engine samples most rows on the device and copies only the others' logits: those
+  // must be exactly the rows a full copy holds, in the order asked.
+  auto model = LoadModel("llama_gqa4_llama3rope_classic", 4);
+  ASSERT_NE(model, nullptr);
+  Model& m = *model;
+  Seq a, b;
+  a.tokens = RandomTokens(6, m.vocab, 7);
+  b.tokens = RandomTokens(5, m.vocab, 8);
+  std::vector<SequenceChunk> chunks;
+  for (Seq* s : {&a, &b}) {
+    ASSERT_OK(EnsureBlocks(*m.pool, m.block_size, static_cast<int32_t>(s->tokens.size()), &s->blocks));
+    chunks.push_back({s->tokens, 0, s->blocks, LogitRows::kAll});
+  }
+  const ForwardBatch batch = BuildForwardBatch(chunks, m.block_size);
+  ASSERT_EQ(batch.logit_rows.size(), 11u);
+  std::vector<float> all;
+  ASSERT_OK(m.lm->Forward(batch, m.cache->tensors(), &all));
+  // Again (the same KV is rewritten), sampling every row and copying rows 1, 2, 7 and 10.
+  const std::vector<int32_t> want = {1, 2, 7, 10};
+  const std::vector<DeviceSamplingParams> greedy(11);
+  std::vector<float> some;
+  std::vector<int32_t> tokens;
+  ForwardOutputs out;
+  out.logits = &some;
+  out.logit_rows_to_host = want;
+  out.sampling = greedy;
+  out.tokens = &tokens;
+  ASSERT_OK(m.lm->Forward(batch, m.cache->tensors(), out));
+  ASSERT_EQ(some.size(), want.size() * m.vocab);
+  ASSERT_EQ(tokens.size(), 11u);
+  for (size_t i = 0; i < want.size(); ++i) {
+    const float* full = all.data() + want[i] * m.vocab;
+    EXPECT_TRUE(std::equal(full, full + m.vocab, some.data() + i * m.vocab)) << "row " << want[i];
+    EXPECT_EQ(tokens[want[i]], std::max_element(full, full + m.vocab) - full) << "row " << want[i];
+  }
+  // A row past the batch's logit rows is refused.
+  const std::vector<int32_t> past = {3, 11};
+  out.logit_rows_to_host = past;
+  EXPECT_EQ(m.lm->Forward(batch, m.cache->tensors(), out).code(), StatusCode::kInvalidArgument);
+  Release(m, a);
+  Release(m, b);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Checkpoints, InvarianceTest,
     ::testing::Combine(::testing::Values("llama_gqa4_llama3rope_classic", "llama_headdim128_gqa4",
