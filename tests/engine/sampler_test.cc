@@ -164,6 +164,39 @@ TEST(SamplerTest, TopPKeepsTheSmallestPrefixReachingP) {
   ExpectDistribution(Frequencies(logits, p, 19), Restrict(kProbs, {0}));
 }
 
+TEST(SamplerTest, TopPOverAWideVocabularyCutsAtTheExactRank) {
+  // A nearly flat distribution over 5000 shuffled ids: top-p 0.5 keeps about 1900 tokens, so
+  // the sampler must order far more than the first head it sorts (256, then 1024, 4096) and
+  // still cut at the rank where a full sort of the probabilities reaches 0.5.
+  constexpr int kVocab = 5000;
+  std::vector<int> by_rank(kVocab);
+  std::iota(by_rank.begin(), by_rank.end(), 0);
+  for (int i = kVocab - 1; i > 0; --i) std::swap(by_rank[i], by_rank[HashCounter(31, 0, i) % (i + 1)]);
+  std::vector<float> logits(kVocab);
+  for (int r = 0; r < kVocab; ++r) logits[by_rank[r]] = -0.0002f * static_cast<float>(r);
+  const std::vector<double> probs = Softmax(logits);
+  int cut = 0;  // the last rank kept
+  for (double mass = probs[by_rank[0]]; mass < 0.5; mass += probs[by_rank[++cut]]) {
+  }
+  ASSERT_GT(cut, 1500);
+  std::vector<int> rank_of(kVocab);
+  for (int r = 0; r < kVocab; ++r) rank_of[by_rank[r]] = r;
+  SamplingParams p = Params(1.0);
+  p.top_p = 0.5;
+  Sampler sampler;
+  int deepest = 0;
+  for (uint64_t step = 0; step < 4000; ++step) {
+    const int32_t t = sampler.Sample(logits, p, {}, {}, 33, step).token;
+    ASSERT_GE(t, 0);
+    ASSERT_LT(t, kVocab);
+    ASSERT_LE(rank_of[t], cut) << "drew rank " << rank_of[t] << " past the top-p cut " << cut;
+    deepest = std::max(deepest, rank_of[t]);
+  }
+  // ~2 draws per kept token: all of the last 50 ranks before the cut go undrawn with
+  // probability about e^-100.
+  EXPECT_GE(deepest, cut - 50);
+}
+
 TEST(SamplerTest, TopPAppliesToTheTemperatureScaledDistribution) {
   // At temperature 2 the probabilities are ~0.30, 0.26, 0.18, 0.15, 0.11: reaching 0.65 takes
   // three tokens (on the unscaled distribution it would take two).
