@@ -149,7 +149,6 @@ class Engine {
   std::unique_ptr<PrefixCache> prefix_cache_;
   std::unique_ptr<BlockHasher> hasher_;
   std::unique_ptr<Kv> kv_;
-  Sampler sampler_;
   EngineStats stats_;
 
   std::map<int64_t, std::unique_ptr<Sequence>> seqs_;  // every live request
