@@ -27,10 +27,11 @@
 # FIXED_CONCURRENCY (which of the fixed stage's concurrencies 1 16 64 256 run, default all),
 # MULTITURN_CONCURRENCY (conversations at a time in the multiturn stage, default 16),
 # MULTITURN_REQUESTS (conversations it runs, 4 requests each, default 64),
-# EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS.
+# EXTRA_TOKENFAB_FLAGS, EXTRA_LLAMA_FLAGS, EXTRA_BENCH_FLAGS (added to every tokenfab bench call,
+# e.g. "--temperature 1 --top-p 0.95" for sampled rather than greedy requests).
 set -euo pipefail
 if [ $# -ne 4 ]; then
-  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 HF_MODEL=$(realpath "$1")
@@ -103,6 +104,7 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
   "$TOKENFAB" bench --url "http://127.0.0.1:$port" --model model --label "$label" \
     --seed "${BENCH_SEED:-1}" \
     --output-json "$OUT/$name.json" --output-html "$OUT/$name.html" --log-level warning "$@" \
+    ${EXTRA_BENCH_FLAGS:-} \
     | tee "$OUT/$name.summary.jsonl" | cut -c1-160
 }
 

@@ -178,6 +178,7 @@ Json RequestBody(const LoadConfig& c, const Session& s, const std::vector<std::s
   body["stream_options"] = {{"include_usage", true}};
   body["max_tokens"] = s.turns[turn].max_tokens;
   body["temperature"] = c.temperature;
+  if (c.top_p < 1) body["top_p"] = c.top_p;
   if (c.ignore_eos) body["ignore_eos"] = true;
   if (c.chat) {
     Json messages = Json::array();
@@ -209,6 +210,10 @@ Status LoadConfig::Validate() const {
     return InvalidArgumentError("give a concurrency >= 1 (closed loop) or a request rate > 0");
   }
   if (max_concurrency < 1) return InvalidArgumentError("max concurrency must be >= 1");
+  if (!(temperature >= 0) || !std::isfinite(temperature)) {
+    return InvalidArgumentError("the temperature must be >= 0");
+  }
+  if (!(top_p > 0 && top_p <= 1)) return InvalidArgumentError("top-p must be in (0, 1]");
   return Status::Ok();
 }
 

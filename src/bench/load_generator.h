@@ -30,6 +30,7 @@ struct LoadConfig {
   int32_t max_concurrency = 1024;  // open loop: sessions in flight at most
   bool ignore_eos = true;    // force the asked output lengths
   double temperature = 0;
+  double top_p = 1;          // sent when below 1
   std::chrono::milliseconds request_timeout{600000};
   uint64_t seed = 0;
   Status Validate() const;

@@ -100,6 +100,7 @@ Status RunBench(const Flags& flags) {
   load.chat = endpoint == "chat";
   load.ignore_eos = !flags.Has("no-ignore-eos");
   TF_ASSIGN_OR_RETURN(load.temperature, flags.GetDouble("temperature", 0));
+  TF_ASSIGN_OR_RETURN(load.top_p, flags.GetDouble("top-p", 1));
   TF_ASSIGN_OR_RETURN(const int64_t max_concurrency, flags.GetInt("max-concurrency", 1024));
   load.max_concurrency = static_cast<int32_t>(std::clamp<int64_t>(max_concurrency, 1, 1 << 20));
   TF_ASSIGN_OR_RETURN(const double timeout, flags.GetDouble("timeout", 600));
@@ -316,6 +317,7 @@ Command BenchCommand() {
       {"trial-seconds", true, "--find-max-rate: seconds of arrivals per trial (default 30)"},
       {"max-concurrency", true, "open loop: sessions in flight at most (default 1024)"},
       {"temperature", true, "sampling temperature sent (default 0)"},
+      {"top-p", true, "nucleus sampling top_p sent (default 1: not sent)"},
       {"no-ignore-eos", false, "let the model stop early (default: ignore_eos, exact lengths)"},
       {"seed", true, "workload and arrival seed (default 0)"},
       {"warmup", true, "sessions to run first, unmeasured (default 0)"},

@@ -16,6 +16,8 @@
 #include "bench/bench_report.h"
 #include "bench/html_report.h"
 #include "bench/workload.h"
+#include "base/json.h"
+#include "base/thread_annotations.h"
 #include "server/http_server.h"
 #include "test_util.h"
 
@@ -123,10 +125,16 @@ TEST(BenchReportTest, PercentilesThroughputAndGoodput) {
 TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
   HttpServerConfig config;
   config.port = 0;
-  auto server = HttpServer::Start(config, [](const HttpRequest& r, std::shared_ptr<HttpExchange> e) {
+  Mutex mu;
+  std::string last_body;
+  auto server = HttpServer::Start(config, [&](const HttpRequest& r, std::shared_ptr<HttpExchange> e) {
     if (r.path == "/v1/models") {
       e->Respond(200, "application/json", R"({"data": [{"id": "fake"}]})");
       return;
+    }
+    {
+      MutexLock lock(&mu);
+      last_body = r.body;
     }
     e->StartStream(200, "text/event-stream");
     for (const char* piece : {"a", "b", "c"}) {
@@ -140,6 +148,8 @@ TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
   LoadConfig c;
   c.port = (*server)->port();
   c.concurrency = 3;
+  c.temperature = 0.7;
+  c.top_p = 0.9;
   ASSERT_OK_AND_ASSIGN(c.model, DiscoverModel(c));
   EXPECT_EQ(c.model, "fake");
   WorkloadConfig w;
@@ -159,6 +169,17 @@ TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
     EXPECT_GE(r.ttft_s, 0);
     EXPECT_LE(r.ttft_s, r.e2e_s);
   }
+  {
+    MutexLock lock(&mu);
+    const Json body = Json::parse(last_body);
+    EXPECT_EQ(body["model"], "fake");
+    EXPECT_DOUBLE_EQ(body["temperature"].get<double>(), 0.7);
+    EXPECT_DOUBLE_EQ(body["top_p"].get<double>(), 0.9);
+    EXPECT_TRUE(body["ignore_eos"].get<bool>());
+  }
+  c.top_p = 0;
+  EXPECT_EQ(RunLoad(c, MakeWorkload(w)).status().code(), StatusCode::kInvalidArgument);
+  c.top_p = 1;
   // Open loop too.
   c.request_rate = 200;
   ASSERT_OK_AND_ASSIGN(const LoadResult open, RunLoad(c, MakeWorkload(w)));
