@@ -199,6 +199,13 @@ int64_t Engine::max_sequence_tokens() const {
 Status Engine::CheckRequest(const EngineRequest& r) const {
   TF_RETURN_IF_ERROR(CheckTokens(r.prompt).WithContext("prompt"));
   TF_RETURN_IF_ERROR(r.sampling.Validate().WithContext("sampling"));
+  for (const auto& [token, bias] : r.sampling.logit_bias) {
+    if (token >= model_config().vocab_size) {
+      return InvalidArgumentError("sampling: logit_bias token id " + std::to_string(token) +
+                                  " is outside the vocabulary (" +
+                                  std::to_string(model_config().vocab_size) + ")");
+    }
+  }
   TF_RETURN_IF_ERROR(r.stop.Validate().WithContext("stop"));
   const int64_t capacity =
       static_cast<int64_t>(block_pool_->num_blocks() - prefix_cache_->num_pinned()) *
@@ -326,12 +333,12 @@ void Engine::AcceptToken(Sequence* s, SampledToken sampled) {
 
 namespace {
 
-// Whether the backend's Sample op can draw this request's tokens: it applies no penalties and
-// reports no alternatives (backend/device_sampling.h has the rule; the host Sampler applies the
-// same one after the penalties).
+// Whether the backend's Sample op can draw this request's tokens: it applies no logit bias or
+// penalties and reports no alternatives (backend/device_sampling.h has the rule; the host
+// Sampler applies the same one after the bias and penalties).
 bool SamplesOnDevice(const SamplingParams& p) {
   return p.num_logprobs <= 0 && p.repetition_penalty == 1.0 && p.presence_penalty == 0.0 &&
-         p.frequency_penalty == 0.0;
+         p.frequency_penalty == 0.0 && p.logit_bias.empty();
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ void LogSoftmax(std::span<const float> logits, std::vector<float>* out) {
 void Sampler::ApplyPenalties(const SamplingParams& p, std::span<const int32_t> prompt,
                              std::span<const int32_t> output) {
   const int32_t vocab = static_cast<int32_t>(work_.size());
+  for (const auto& [token, bias] : p.logit_bias) {
+    if (token < vocab) work_[token] += bias;
+  }
   if (p.repetition_penalty != 1.0) {
     const float penalty = static_cast<float>(p.repetition_penalty);
     std::vector<bool> seen(vocab, false);

@@ -39,6 +39,7 @@ class Sampler {
                       uint64_t seed, uint64_t step);
 
  private:
+  // The logit bias, then the penalties, on work_.
   void ApplyPenalties(const SamplingParams& params, std::span<const int32_t> prompt,
                       std::span<const int32_t> output);
 

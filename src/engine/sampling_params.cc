@@ -24,6 +24,12 @@ Status SamplingParams::Validate() const {
   if (num_logprobs < -1 || num_logprobs > 20) {
     return InvalidArgumentError("logprobs must be in [0, 20]");
   }
+  for (const auto& [token, bias] : logit_bias) {
+    if (token < 0) return InvalidArgumentError("logit_bias token ids must be >= 0");
+    if (!(bias >= -100.0f && bias <= 100.0f)) {
+      return InvalidArgumentError("logit_bias values must be in [-100, 100]");
+    }
+  }
   return Status::Ok();
 }
 

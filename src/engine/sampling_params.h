@@ -1,6 +1,7 @@
 // SamplingParams: how one request turns logits into tokens, with OpenAI / vLLM semantics.
 //
-// Order of processing: repetition penalty (prompt and output tokens, HF-style: positive logits
+// Order of processing: logit_bias (added to the listed tokens' logits, OpenAI's semantics; -100
+// in effect bans a token, +100 forces it) -> repetition penalty (prompt and output tokens, HF-style: positive logits
 // divided, negative multiplied) and presence / frequency penalties (output tokens only,
 // subtracted) -> temperature (0 means greedy) -> top-k (tokens tied with the k-th logit stay,
 // as in transformers) -> top-p -> min-p -> draw (backend/device_sampling.h has the details). Log-probs
@@ -10,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -26,6 +28,8 @@ struct SamplingParams {
   double frequency_penalty = 0.0;
   std::optional<uint64_t> seed;  // unset: a fresh random seed per request
   int32_t num_logprobs = -1;     // -1: none; 0: the chosen token's; k: plus the top k tokens
+  // (token id, bias in [-100, 100]), ids distinct; checked against the vocabulary by the engine.
+  std::vector<std::pair<int32_t, float>> logit_bias;
 
   bool greedy() const { return temperature == 0.0 || top_k == 1; }
   Status Validate() const;

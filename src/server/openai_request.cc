@@ -1,7 +1,11 @@
 #include "server/openai_request.h"
 
+#include <charconv>
 #include <limits>
+#include <map>
 #include <set>
+#include <utility>
+#include <vector>
 
 namespace tokenfab {
 namespace {
@@ -102,6 +106,35 @@ std::optional<ApiError> ReadTokenIds(const OrderedJson& v, const std::string& f,
     }
     out->push_back(static_cast<int32_t>(t.get<int64_t>()));
   }
+  return std::nullopt;
+}
+
+// logit_bias: {"token id": bias in [-100, 100], ...} (OpenAI's form: ids as decimal strings).
+// The ids are checked against the vocabulary by the engine.
+std::optional<ApiError> ReadLogitBias(const OrderedJson& j,
+                                      std::vector<std::pair<int32_t, float>>* out) {
+  const std::string f = "logit_bias";
+  if (!j.contains(f) || j[f].is_null()) return std::nullopt;
+  if (!j[f].is_object()) return WrongType(f, "an object mapping token ids to biases", j[f]);
+  std::map<int32_t, float> biases;  // "5" and "05" name one token: the last one given wins
+  for (const auto& [key, value] : j[f].items()) {
+    int32_t token = -1;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), token);
+    if (key.empty() || ec != std::errc() || end != key.data() + key.size() || token < 0) {
+      return BadRequest("'logit_bias' keys must be token ids (non-negative integers), got '" +
+                            key + "'",
+                        f);
+    }
+    if (!value.is_number()) return WrongType(f + "." + key, "a number", value);
+    const double bias = value.get<double>();
+    if (!(bias >= -100.0 && bias <= 100.0)) {
+      return BadRequest("'logit_bias' values must be in [-100, 100], got " + value.dump() +
+                            " for token " + key,
+                        f);
+    }
+    biases[token] = static_cast<float>(bias);
+  }
+  out->assign(biases.begin(), biases.end());
   return std::nullopt;
 }
 
@@ -298,10 +331,7 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiR
   if (i) r->priority = static_cast<int32_t>(*i);
   if (fail(ReadString(j, "cache_salt", &r->cache_salt))) return e;
   if (fail(ReadString(j, "user", &r->user))) return e;
-  if (j.contains("logit_bias") && !j["logit_bias"].is_null() &&
-      !(j["logit_bias"].is_object() && j["logit_bias"].empty())) {
-    return BadRequest("'logit_bias' is not supported", "logit_bias");
-  }
+  if (fail(ReadLogitBias(j, &s.logit_bias))) return e;
   i.reset();
   if (fail(ReadInt(j, "best_of", 1, 1, &i))) return e;
   if (chat) {

@@ -204,6 +204,15 @@ void OpenAiService::Generate(const HttpRequest& http, std::shared_ptr<HttpExchan
   if (prompt.empty()) {
     return Error(exchange, endpoint, BadRequest("the prompt is empty", chat ? "messages" : "prompt"));
   }
+  for (const auto& [token, bias] : req.sampling.logit_bias) {
+    if (token >= engine_->model_config().vocab_size) {
+      return Error(exchange, endpoint,
+                   BadRequest("logit_bias token id " + std::to_string(token) +
+                                  " is outside the vocabulary (" +
+                                  std::to_string(engine_->model_config().vocab_size) + ")",
+                              "logit_bias"));
+    }
+  }
   const int64_t max_len = engine_->max_sequence_tokens();
   const int64_t n = static_cast<int64_t>(prompt.size());
   if (n >= max_len) return Error(exchange, endpoint, ContextTooLong(max_len, n, 1, chat));

@@ -17,6 +17,7 @@
 
 #include "base/json.h"
 #include "server_process.h"
+#include "tokenizer/tokenizer.h"
 #include "test_util.h"
 
 namespace tokenfab::testing {
@@ -112,6 +113,17 @@ TEST_F(ServerE2eTest, BadJsonAndBadFieldsAre400sNamingTheField) {
   ExpectError(Call("POST", "/v1/completions", R"({"prompt": [1, 2, 99999999]})", 400), "prompt");
   ExpectError(Call("POST", "/v1/completions", R"({"prompt": ""})", 400), "prompt");
   ExpectError(Call("POST", "/v1/completions", R"({"prompt": "hi", "top_p": 0})", 400), "top_p");
+  ExpectError(Call("POST", "/v1/completions", R"({"prompt": "hi", "logit_bias": {"99999999": 5}})", 400),
+              "logit_bias");
+  ExpectError(Call("POST", "/v1/completions", R"({"prompt": "hi", "logit_bias": {"5": 101}})", 400),
+              "logit_bias");
+  // A valid bias is served: +100 on one token makes decoding repeat it.
+  Json biased = Call("POST", "/v1/completions",
+                     R"({"prompt": [1, 2], "max_tokens": 3, "temperature": 0.7, "logit_bias": {"72": 100}})", 200);
+  auto tokenizer = Tokenizer::FromFile(*model_dir_ + "/tokenizer.json");
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status().ToString();
+  const std::vector<int32_t> forced = {72, 72, 72};
+  EXPECT_EQ(biased["choices"][0]["text"], *(*tokenizer)->Decode(forced, true));
   ExpectError(Call("POST", "/v1/completions", R"({"prompt": "x", "max_tokens": 5000})", 400),
               "prompt");
   ExpectError(Call("POST", "/v1/completions", R"({"prompt": "x", "model": "other"})", 404), "model");

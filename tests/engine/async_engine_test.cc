@@ -189,6 +189,21 @@ TEST(EngineSamplingTest, EachRowSamplesOnItsOwnPath) {
   }
 }
 
+TEST(EngineSamplingTest, LogitBiasSteersTheTokensOnTheHost) {
+  auto e = MakeEngine(Config());
+  ASSERT_NE(e, nullptr);
+  EngineRequest forced = Greedy(Tokens(13, 11), 6);
+  forced.sampling.num_logprobs = -1;
+  forced.sampling.logit_bias = {{42, 100.0f}};
+  const int64_t before = e->stats().device_sampled_tokens;
+  auto got = RunAll(*e, {{1, forced}});
+  EXPECT_EQ(got[1].tokens, std::vector<int32_t>(6, 42));
+  EXPECT_EQ(e->stats().device_sampled_tokens, before) << "biased rows are sampled on the host";
+  EngineRequest outside = forced;
+  outside.sampling.logit_bias = {{static_cast<int32_t>(e->model_config().vocab_size), 1.0f}};
+  EXPECT_EQ(e->AddRequest(2, outside, [](RequestOutput&&) {}).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(EnginePriorityTest, BetterPriorityRunsFirst) {
   EngineConfig c = Config();
   c.max_seqs = 1;

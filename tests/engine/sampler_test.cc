@@ -303,6 +303,45 @@ TEST(SamplerTest, PenaltiesShapeTheSampledDistribution) {
   ExpectDistribution(freq, Softmax(shifted));
 }
 
+TEST(SamplerTest, LogitBiasIsAddedBeforeThePenalties) {
+  SamplingParams p;
+  p.logit_bias = {{1, 0.2f}};
+  EXPECT_EQ(Greedy({3.0f, 2.9f, 0.0f}, p, {}, {}), 1);  // 2.9 + 0.2 > 3.0
+  p.logit_bias = {{0, -100.0f}};
+  EXPECT_EQ(Greedy({3.0f, 2.9f, 0.0f}, p, {}, {}), 1) << "-100 bans the best token";
+  p.logit_bias = {{2, 100.0f}};
+  EXPECT_EQ(Greedy({3.0f, 2.9f, -50.0f}, p, {}, {}), 2) << "+100 forces a token";
+  // Before a repetition penalty: (2.0 + 1.0) / 1.5 = 2.0 loses to 2.1 (the penalty first,
+  // 2.0 / 1.5 + 1.0 = 2.33, would win) and beats 1.9.
+  p.logit_bias = {{0, 1.0f}};
+  p.repetition_penalty = 1.5;
+  EXPECT_EQ(Greedy({2.0f, 2.5f}, p, {0}, {}), 1);
+  EXPECT_EQ(Greedy({2.0f, 2.1f}, p, {0}, {}), 1);
+  EXPECT_EQ(Greedy({2.0f, 1.9f}, p, {0}, {}), 0);
+}
+
+TEST(SamplerTest, LogitBiasShiftsTheSampledDistributionButNotTheLogprobs) {
+  const std::vector<float> logits = LogitsOf(kProbs);
+  SamplingParams p = Params(1.0);
+  p.logit_bias = {{4, std::log(4.0f)}, {0, -100.0f}};  // token 4's odds x4, token 0 out
+  Sampler sampler;
+  std::vector<double> freq(logits.size(), 0.0);
+  const std::vector<double> raw = Softmax(logits);
+  for (uint64_t step = 0; step < kDraws; ++step) {
+    const SampledToken t = sampler.Sample(logits, p, {}, {}, 26, step);
+    freq[t.token] += 1.0 / kDraws;
+    EXPECT_NEAR(t.logprob, std::log(raw[t.token]), 1e-5) << "log-probs are the raw model's";
+  }
+  std::vector<float> shifted = logits;
+  shifted[4] += std::log(4.0f);
+  std::vector<double> expected = Softmax(shifted);
+  expected[0] = 0.0;  // exp(-100) of the rest: below one draw in 20000
+  double z = 0.0;
+  for (double x : expected) z += x;
+  for (double& x : expected) x /= z;
+  ExpectDistribution(freq, expected);
+}
+
 // ---- log-probs --------------------------------------------------------------------------------
 
 std::vector<double> LogSoftmaxReference(const std::vector<float>& logits) {

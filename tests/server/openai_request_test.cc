@@ -49,6 +49,18 @@ TEST(OpenAiRequestTest, AFullChatRequestParses) {
   EXPECT_FALSE(r.chat_template_kwargs["enable_thinking"].get<bool>());
 }
 
+TEST(OpenAiRequestTest, LogitBiasMapsTokenIdsToBiases) {
+  ApiRequest r;
+  ASSERT_FALSE(Chat(WithMessages(R"("logit_bias": {"50256": -100, "7": 2.5, "07": 3, "0": 100})"), &r));
+  // Ordered by id; "7" and "07" name one token (the last given wins).
+  EXPECT_EQ(r.sampling.logit_bias,
+            (std::vector<std::pair<int32_t, float>>{{0, 100.0f}, {7, 3.0f}, {50256, -100.0f}}));
+  ApiRequest empty;
+  ASSERT_FALSE(Completion(R"({"prompt": "x", "logit_bias": {}})", &empty));
+  EXPECT_TRUE(empty.sampling.logit_bias.empty());
+  ASSERT_FALSE(Completion(R"({"prompt": "x", "logit_bias": null})", &empty));
+}
+
 TEST(OpenAiRequestTest, ContentPartsAreJoinedAndOtherPartsRefused) {
   ApiRequest r;
   ASSERT_FALSE(Chat(R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
@@ -85,7 +97,13 @@ TEST(OpenAiRequestTest, BadInputNamesTheField) {
   EXPECT_EQ(Param(Chat(WithMessages(R"("stream_options": {"bogus": true})"))), "stream_options.bogus");
   EXPECT_EQ(Param(Chat(WithMessages(R"("top_logprobs": 3)"))), "top_logprobs");
   EXPECT_EQ(Param(Chat(WithMessages(R"("logprobs": true, "top_logprobs": 21)"))), "top_logprobs");
-  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"5": 1})"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": [5])"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"x5": 1})"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"-1": 1})"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"": 1})"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"99999999999": 1})"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"5": 100.5})"))), "logit_bias");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": {"5": "1"})"))), "logit_bias.5");
   EXPECT_EQ(Param(Chat(WithMessages(R"("response_format": {"type": "json_object"})"))), "response_format");
   EXPECT_EQ(Param(Chat(WithMessages(R"("frobnicate": 1)"))), "frobnicate");
   EXPECT_EQ(Param(Chat(WithMessages(R"("prompt": "x")"))), "prompt") << "completion-only field";
