@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "base/progress.h"
 #include "base/random.h"
 #include "bench/roofline.h"
 #include "engine/batch_builder.h"
+#include "engine/sampler.h"
 
 namespace tokenfab {
 namespace {
@@ -85,7 +87,7 @@ int32_t DecodeSequenceTokens(int32_t context, int32_t steps) {
 // Seconds per decode step of `batch` sequences at `context` tokens of context. The contexts
 // are prefilled several sequences per forward, up to the engine's token budget.
 Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_t steps,
-                          uint64_t seed) {
+                          uint64_t seed, const DeviceSamplingParams& rule) {
   BenchSequences seqs(engine, batch);
   const int32_t bs = engine.config().block_size;
   const int32_t budget = engine.config().max_batch_tokens;
@@ -111,12 +113,13 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
                                               engine.kv_cache().tensors(), &logits));
     while (s < batch && done[s] == context) ++s;
   }
-  // Greedy decoding sampled on the device, as a serving step would: only ids come back.
+  // Sampled on the device, as a serving step would: only ids come back.
   std::vector<int32_t> next(batch, 1);
   std::vector<float> next_logprobs;
-  const std::vector<DeviceSamplingParams> greedy(batch);
+  std::vector<DeviceSamplingParams> sampling(batch, rule);
+  for (int32_t s = 0; s < batch; ++s) sampling[s].seed = HashCounter(seed, 200, s);
   ForwardOutputs out;
-  out.sampling = greedy;
+  out.sampling = sampling;
   out.tokens = &next;
   out.token_logprobs = &next_logprobs;
   std::vector<double> times;
@@ -127,9 +130,37 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
                         LogitRows::kLast});
     }
     const ForwardBatch fb = BuildForwardBatch(chunks, bs);
+    for (DeviceSamplingParams& d : sampling) d.step = static_cast<uint64_t>(step);
     const double start = Now();
     TF_RETURN_IF_ERROR(engine.model().Forward(fb, engine.kv_cache().tensors(), out));
     if (step >= kDecodeWarmupSteps) times.push_back(Now() - start);
+  }
+  return Median(times);
+}
+
+// Seconds the host Sampler takes for one row of `vocab` logits under `rule`: the median over a
+// few rows of Zipf-like logits (p ~ rank^-1.5 over shuffled ids: top-p 0.95 keeps a few hundred
+// tokens, as a trained model's distribution might).
+double TimeHostSampler(int64_t vocab, const DeviceSamplingParams& rule, uint64_t seed) {
+  SamplingParams p;
+  p.temperature = rule.temperature;
+  p.top_p = rule.top_p;
+  p.top_k = rule.top_k;
+  p.min_p = rule.min_p;
+  std::vector<float> logits(static_cast<size_t>(vocab));
+  Sampler sampler;
+  std::vector<double> times;
+  for (int row = 0; row < 9; ++row) {
+    const uint64_t shift = HashCounter(seed, 300, row);
+    for (int64_t i = 0; i < vocab; ++i) {
+      // A rank per id: i * 1000003 + shift is a bijection mod vocab unless vocab shares 1000003's
+      // prime factor, which only its multiples do.
+      const uint64_t rank = (static_cast<uint64_t>(i) * 1000003u + shift) % static_cast<uint64_t>(vocab);
+      logits[i] = -1.5f * std::log1p(static_cast<float>(rank));
+    }
+    const double start = Now();
+    sampler.Sample(logits, p, {}, {}, seed, static_cast<uint64_t>(row));
+    times.push_back(Now() - start);
   }
   return Median(times);
 }
@@ -227,8 +258,8 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
         progress.Update(++done, "decode batch " + std::to_string(batch) + " skipped");
         continue;
       }
-      TF_ASSIGN_OR_RETURN(const double t,
-                          TimeDecode(engine, batch, context, o.decode_steps, o.seed));
+      TF_ASSIGN_OR_RETURN(const double t, TimeDecode(engine, batch, context, o.decode_steps,
+                                                     o.seed, o.decode_sampling));
       const double bytes = DecodeWeightBytes(mc, batch, weight_size) +
                            DecodeKvBytes(mc, batch, context, kv_size);
       Json row = {{"batch", batch},          {"context", context},
@@ -241,6 +272,12 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
       out["decode"].push_back(row);
       progress.Update(++done, "decode batch " + std::to_string(batch));
     }
+  }
+  const DeviceSamplingParams& rule = o.decode_sampling;
+  out["decode_sampling"] = {{"temperature", rule.temperature}, {"top_p", rule.top_p},
+                            {"top_k", rule.top_k}, {"min_p", rule.min_p}};
+  if (rule.temperature > 0 && rule.top_k != 1) {
+    out["host_sampler_seconds_per_row"] = TimeHostSampler(mc.vocab_size, rule, o.seed);
   }
   if (o.score_len > 0) {
     const std::vector<int32_t> tokens = RandomTokens(o.score_len, mc.vocab_size, o.seed, 7);
@@ -295,6 +332,15 @@ std::string FormatEngineBench(const Json& r) {
                   prefill ? k["prompt_tokens"].get<int>() : 1, prefill ? 1 : k["batch"].get<int>(),
                   prefill ? "-" : std::to_string(k["context"].get<int>()).c_str(),
                   k["reason"].get<std::string>().c_str());
+    s += line;
+  }
+  if (r.contains("host_sampler_seconds_per_row")) {
+    const Json& d = r["decode_sampling"];
+    std::snprintf(line, sizeof(line),
+                  "decode sampled on the device at temperature %.2f, top-p %.2f, top-k %d; the host "
+                  "Sampler takes %.3f ms a row\n",
+                  d["temperature"].get<double>(), d["top_p"].get<double>(), d["top_k"].get<int>(),
+                  1e3 * r["host_sampler_seconds_per_row"].get<double>());
     s += line;
   }
   if (r.contains("score")) {

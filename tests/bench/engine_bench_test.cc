@@ -75,6 +75,23 @@ TEST(EngineBenchTest, ReportsEveryCaseWithConsistentNumbers) {
       << FormatEngineBench(r);
 }
 
+TEST(EngineBenchTest, SampledDecodeReportsTheHostSamplersCost) {
+  auto engine = SmallEngine(64);
+  ASSERT_NE(engine, nullptr);
+  EngineBenchOptions o = SmallOptions();
+  o.prompt_lens = {};
+  ASSERT_OK_AND_ASSIGN(const Json greedy, RunEngineBench(*engine, o));
+  EXPECT_EQ(greedy["decode_sampling"]["temperature"], 0.0);
+  EXPECT_FALSE(greedy.contains("host_sampler_seconds_per_row")) << "greedy needs no comparison";
+  o.decode_sampling.temperature = 0.8f;
+  o.decode_sampling.top_p = 0.9f;
+  ASSERT_OK_AND_ASSIGN(const Json sampled, RunEngineBench(*engine, o));
+  ASSERT_EQ(sampled["decode"].size(), 2u);
+  EXPECT_NEAR(sampled["decode_sampling"]["top_p"].get<double>(), 0.9, 1e-6);
+  EXPECT_GT(sampled["host_sampler_seconds_per_row"].get<double>(), 0.0);
+  EXPECT_NE(FormatEngineBench(sampled).find("the host Sampler takes"), std::string::npos);
+}
+
 TEST(EngineBenchTest, PrefillAfterACachedPrefixCountsOnlyTheNewTokens) {
   auto engine = SmallEngine(64);
   ASSERT_NE(engine, nullptr);
