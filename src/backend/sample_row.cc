@@ -37,38 +37,41 @@ SampledRow SampleRow(std::span<const float> logits, std::span<const float> raw_l
                        std::greater<float>());
       threshold = sorted[p.top_k - 1];
     }
-    // The unnormalised probability of each token top-k keeps, once: every sum below reads
-    // these (top-p and min-p only raise the threshold).
-    std::vector<double> e(vocab, 0.0);
+    // The tokens top-k keeps, in id order, with their unnormalised probabilities, computed
+    // once: top-p and min-p only raise the threshold, and every sum below reads these.
+    std::vector<int32_t> ids;
+    std::vector<double> e;
+    const size_t expected = threshold == -INFINITY ? vocab : static_cast<size_t>(p.top_k) + 16;
+    ids.reserve(expected);
+    e.reserve(expected);
     for (int32_t i = 0; i < vocab; ++i) {
-      if (z[i] >= threshold) e[i] = std::exp(static_cast<double>(z[i]) - z_max);
+      if (z[i] < threshold) continue;
+      ids.push_back(i);
+      e.push_back(std::exp(static_cast<double>(z[i]) - z_max));
     }
+    const size_t n = ids.size();
     if (p.top_p < 1.0f) {  // the smallest value of the most likely set reaching top_p
-      std::vector<int32_t> kept;
       double mass = 0.0;
-      for (int32_t i = 0; i < vocab; ++i) {
-        if (z[i] >= threshold) {
-          kept.push_back(i);
-          mass += e[i];
-        }
-      }
+      for (double x : e) mass += x;
       // Most of the mass is in a small head of the candidates: order only as many as needed
       // (nth_element, then sort that head), growing the head until it holds top_p. The order
       // and the running sum are those of sorting every candidate (a full sort of 128k took
-      // 23 ms a row on the workstation).
-      const auto before = [&](int32_t a, int32_t b) { return z[a] != z[b] ? z[a] > z[b] : a < b; };
+      // 16-23 ms a row on the workstation).
+      std::vector<int32_t> order(n);  // positions in ids
+      for (size_t j = 0; j < n; ++j) order[j] = static_cast<int32_t>(j);
+      const auto before = [&](int32_t a, int32_t b) {
+        return z[ids[a]] != z[ids[b]] ? z[ids[a]] > z[ids[b]] : a < b;
+      };
       double cumulative = 0.0;
       bool reached = false;
-      for (size_t done = 0, head = std::min<size_t>(kept.size(), 256); !reached && done < kept.size();
-           done = head, head = std::min(kept.size(), head * 4)) {
-        if (head < kept.size()) {
-          std::nth_element(kept.begin() + done, kept.begin() + head, kept.end(), before);
-        }
-        std::sort(kept.begin() + done, kept.begin() + head, before);
+      for (size_t done = 0, head = std::min<size_t>(n, 256); !reached && done < n;
+           done = head, head = std::min(n, head * 4)) {
+        if (head < n) std::nth_element(order.begin() + done, order.begin() + head, order.end(), before);
+        std::sort(order.begin() + done, order.begin() + head, before);
         for (size_t j = done; j < head; ++j) {
-          cumulative += e[kept[j]];
+          cumulative += e[order[j]];
           if (cumulative >= p.top_p * mass) {
-            threshold = std::max(threshold, z[kept[j]]);
+            threshold = std::max(threshold, z[ids[order[j]]]);
             reached = true;
             break;
           }
@@ -77,15 +80,15 @@ SampledRow SampleRow(std::span<const float> logits, std::span<const float> raw_l
     }
     if (p.min_p > 0.0f) threshold = std::max(threshold, z_max + std::log(p.min_p));
     double total = 0.0;
-    for (int32_t i = 0; i < vocab; ++i) {
-      if (z[i] >= threshold) total += e[i];
+    for (size_t j = 0; j < n; ++j) {
+      if (z[ids[j]] >= threshold) total += e[j];
     }
     double target = UniformDouble(p.seed, /*stream=*/0, p.step) * total;
     out.token = -1;
-    for (int32_t i = 0; i < vocab; ++i) {
-      if (z[i] < threshold) continue;
-      out.token = i;  // the last candidate if rounding leaves target >= 0 at the end
-      target -= e[i];
+    for (size_t j = 0; j < n; ++j) {
+      if (z[ids[j]] < threshold) continue;
+      out.token = ids[j];  // the last candidate if rounding leaves target >= 0 at the end
+      target -= e[j];
       if (target < 0.0) break;
     }
   }
