@@ -138,13 +138,13 @@ std::optional<ApiError> ReadLogitBias(const OrderedJson& j,
   return std::nullopt;
 }
 
-std::optional<ApiError> ReadMessages(const OrderedJson& j, ApiRequest* r) {
+std::optional<ApiError> ReadMessages(const OrderedJson& j, OrderedJson* out) {
   if (!j.contains("messages")) return BadRequest("'messages' is required", "messages");
   const OrderedJson& messages = j["messages"];
   if (!messages.is_array()) return WrongType("messages", "an array", messages);
   if (messages.empty()) return BadRequest("'messages' must not be empty", "messages", "empty_array");
   static const std::set<std::string> roles = {"system", "developer", "user", "assistant", "tool"};
-  r->messages = OrderedJson::array();
+  *out = OrderedJson::array();
   for (size_t i = 0; i < messages.size(); ++i) {
     const std::string where = "messages[" + std::to_string(i) + "]";
     OrderedJson m = messages[i];
@@ -176,7 +176,7 @@ std::optional<ApiError> ReadMessages(const OrderedJson& j, ApiRequest* r) {
     } else if (m["role"] != "assistant") {
       return BadRequest(where + " needs 'content'", where + ".content");
     }
-    r->messages.push_back(std::move(m));
+    out->push_back(std::move(m));
   }
   return std::nullopt;
 }
@@ -229,7 +229,7 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiR
     return e.has_value();
   };
   if (fail(ReadString(j, "model", &r->model))) return e;
-  if (chat ? fail(ReadMessages(j, r)) : fail(ReadPrompt(j, r))) return e;
+  if (chat ? fail(ReadMessages(j, &r->messages)) : fail(ReadPrompt(j, r))) return e;
 
   std::optional<int64_t> i;
   if (fail(ReadInt(j, "n", 1, kMaxChoices, &i))) return e;
@@ -354,6 +354,71 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiR
   }
   if (const Status valid = s.Validate(); !valid.ok()) return BadRequest(valid.message());
   return std::nullopt;
+}
+
+std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRequest* r) {
+  OrderedJson j = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
+  }
+  if (!j.is_object()) return BadRequest("The request body must be a JSON object.");
+  static const std::set<std::string> fields = {
+      "model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
+      "return_token_strs", "chat_template_kwargs", "tools"};
+  for (const auto& [key, value] : j.items()) {
+    if (!fields.count(key)) return BadRequest("Unrecognized request argument supplied: " + key, key);
+  }
+  const bool has_prompt = j.contains("prompt") && !j["prompt"].is_null();
+  const bool has_messages = j.contains("messages") && !j["messages"].is_null();
+  if (has_prompt == has_messages) {
+    return BadRequest("give exactly one of 'prompt' (text) or 'messages' (a chat)",
+                      has_prompt ? "messages" : "prompt");
+  }
+  r->chat = has_messages;
+  r->add_special_tokens = !r->chat;  // a chat template writes its own BOS
+  std::optional<ApiError> e;
+  auto fail = [&](std::optional<ApiError> error) {
+    if (error && !e) e = std::move(error);
+    return e.has_value();
+  };
+  if (fail(ReadString(j, "model", &r->model))) return e;
+  if (r->chat) {
+    if (fail(ReadMessages(j, &r->messages))) return e;
+  } else {
+    if (!j["prompt"].is_string()) return WrongType("prompt", "a string", j["prompt"]);
+    r->prompt_text = j["prompt"].get<std::string>();
+  }
+  if (fail(ReadBool(j, "add_special_tokens", &r->add_special_tokens))) return e;
+  if (fail(ReadBool(j, "add_generation_prompt", &r->add_generation_prompt))) return e;
+  if (fail(ReadBool(j, "return_token_strs", &r->return_token_strs))) return e;
+  if (j.contains("tools") && !j["tools"].is_null()) {
+    if (!j["tools"].is_array()) return WrongType("tools", "an array", j["tools"]);
+    r->tools = j["tools"];
+  }
+  if (j.contains("chat_template_kwargs") && !j["chat_template_kwargs"].is_null()) {
+    if (!j["chat_template_kwargs"].is_object()) {
+      return WrongType("chat_template_kwargs", "an object", j["chat_template_kwargs"]);
+    }
+    r->chat_template_kwargs = j["chat_template_kwargs"];
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseDetokenizeRequest(const std::string& body, DetokenizeRequest* r) {
+  OrderedJson j = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
+  }
+  if (!j.is_object()) return BadRequest("The request body must be a JSON object.");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "model" && key != "tokens") {
+      return BadRequest("Unrecognized request argument supplied: " + key, key);
+    }
+  }
+  if (auto e = ReadString(j, "model", &r->model)) return e;
+  if (!j.contains("tokens") || j["tokens"].is_null()) return BadRequest("'tokens' is required", "tokens");
+  if (!j["tokens"].is_array()) return WrongType("tokens", "an array of token ids", j["tokens"]);
+  return ReadTokenIds(j["tokens"], "tokens", &r->tokens);
 }
 
 }  // namespace tokenfab

@@ -1,5 +1,6 @@
 // The body of POST /v1/completions and /v1/chat/completions, parsed and checked field by field
-// (types, ranges, unknown fields) into an ApiRequest, or an ApiError naming the field.
+// (types, ranges, unknown fields) into an ApiRequest, or an ApiError naming the field; and the
+// bodies of POST /tokenize and /detokenize.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -41,5 +42,26 @@ struct ApiRequest {
 
 // nullopt on success.
 std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiRequest* out);
+
+// POST /tokenize (vLLM's form): a text prompt, or a chat rendered with the model's template.
+struct TokenizeRequest {
+  bool chat = false;
+  std::string model;
+  std::string prompt_text;
+  OrderedJson messages;
+  OrderedJson tools;
+  OrderedJson chat_template_kwargs = OrderedJson::object();
+  bool add_special_tokens = true;  // default: true for a prompt, false for a chat
+  bool add_generation_prompt = true;
+  bool return_token_strs = false;
+};
+std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRequest* out);
+
+// POST /detokenize: token ids back to text.
+struct DetokenizeRequest {
+  std::string model;
+  std::vector<int32_t> tokens;
+};
+std::optional<ApiError> ParseDetokenizeRequest(const std::string& body, DetokenizeRequest* out);
 
 }  // namespace tokenfab

@@ -100,7 +100,8 @@ void OpenAiService::Handle(const HttpRequest& request, std::shared_ptr<HttpExcha
                       metrics_->Render(engine_->Snapshot()));
     return;
   }
-  if (path.compare(0, 4, "/v1/") != 0) {
+  const bool tokenizer_path = path == "/tokenize" || path == "/detokenize";
+  if (path.compare(0, 4, "/v1/") != 0 && !tokenizer_path) {
     ApiError e = BadRequest("no such endpoint: " + path);
     e.http_status = 404;
     Error(exchange, "other", e);
@@ -124,6 +125,10 @@ void OpenAiService::Handle(const HttpRequest& request, std::shared_ptr<HttpExcha
     if (method_is("GET")) KvEvents(request, exchange);
   } else if (path == "/v1/cache/pin") {
     if (method_is("POST")) Pin(request, exchange, tenant);
+  } else if (path == "/tokenize") {
+    if (method_is("POST")) Tokenize(request, exchange);
+  } else if (path == "/detokenize") {
+    if (method_is("POST")) Detokenize(request, exchange);
   } else {
     ApiError e = BadRequest("no such endpoint: " + path);
     e.http_status = 404;
@@ -140,6 +145,75 @@ void OpenAiService::Models(std::shared_ptr<HttpExchange> exchange) {
   metrics_->CountRequest("/v1/models", 200);
   exchange->Respond(200, "application/json",
                     DumpJson(Json{{"object", "list"}, {"data", Json::array({model})}}));
+}
+
+void OpenAiService::Tokenize(const HttpRequest& http, std::shared_ptr<HttpExchange> exchange) {
+  const std::string endpoint = "/tokenize";
+  TokenizeRequest req;
+  if (auto e = ParseTokenizeRequest(http.body, &req)) return Error(exchange, endpoint, *e);
+  if (!req.model.empty() && req.model != config_.model_name) {
+    ApiError e = BadRequest("The model `" + req.model + "` does not exist.", "model", "model_not_found");
+    e.http_status = 404;
+    return Error(exchange, endpoint, e);
+  }
+  std::string text = req.prompt_text;
+  if (req.chat) {
+    if (!text_.config.chat_template) {
+      return Error(exchange, endpoint, BadRequest("the model has no chat template", "messages"));
+    }
+    ChatRenderOptions options;
+    options.add_generation_prompt = req.add_generation_prompt;
+    options.tools = req.tools;
+    options.extra = config_.default_chat_template_kwargs;
+    for (const auto& [key, value] : req.chat_template_kwargs.items()) options.extra[key] = value;
+    auto rendered = text_.config.chat_template->Render(req.messages, options, text_.config.special_tokens);
+    if (!rendered.ok()) {
+      return Error(exchange, endpoint,
+                   BadRequest("the chat template rejected the messages: " + rendered.status().message(),
+                              "messages"));
+    }
+    text = std::move(rendered).value();
+  }
+  EncodeOptions options;
+  options.add_special_tokens = req.add_special_tokens;
+  auto ids = text_.tokenizer->Encode(text, options);
+  if (!ids.ok()) return Error(exchange, endpoint, ErrorFromStatus(ids.status(), req.chat ? "messages" : "prompt"));
+  Json out = {{"count", ids->size()},
+              {"max_model_len", engine_->max_sequence_tokens()},
+              {"tokens", *ids},
+              {"token_strs", nullptr}};
+  if (req.return_token_strs) {
+    Json strs = Json::array();
+    for (int32_t id : *ids) strs.push_back(text_.tokenizer->IdToToken(id).value_or(""));
+    out["token_strs"] = std::move(strs);
+  }
+  metrics_->CountRequest(endpoint, 200);
+  exchange->Respond(200, "application/json", DumpJson(out));
+}
+
+void OpenAiService::Detokenize(const HttpRequest& http, std::shared_ptr<HttpExchange> exchange) {
+  const std::string endpoint = "/detokenize";
+  DetokenizeRequest req;
+  if (auto e = ParseDetokenizeRequest(http.body, &req)) return Error(exchange, endpoint, *e);
+  if (!req.model.empty() && req.model != config_.model_name) {
+    ApiError e = BadRequest("The model `" + req.model + "` does not exist.", "model", "model_not_found");
+    e.http_status = 404;
+    return Error(exchange, endpoint, e);
+  }
+  const int64_t vocab = engine_->model_config().vocab_size;
+  for (int32_t t : req.tokens) {
+    if (t >= vocab) {
+      return Error(exchange, endpoint,
+                   BadRequest("token id " + std::to_string(t) + " is outside the vocabulary (" +
+                                  std::to_string(vocab) + ")",
+                              "tokens"));
+    }
+  }
+  // As transformers' tokenizer.decode(ids): special tokens kept.
+  auto text = text_.tokenizer->Decode(req.tokens, /*skip_special_tokens=*/false);
+  if (!text.ok()) return Error(exchange, endpoint, ErrorFromStatus(text.status(), "tokens"));
+  metrics_->CountRequest(endpoint, 200);
+  exchange->Respond(200, "application/json", DumpJson(Json{{"prompt", *text}}));
 }
 
 Result<std::vector<int32_t>> OpenAiService::SystemPromptTokens(const std::string& text) const {

@@ -1,7 +1,8 @@
 // OpenAiService: the HTTP API of `tokenfab serve` over an AsyncEngine —
 //   GET  /v1/models, POST /v1/completions, POST /v1/chat/completions (OpenAI-compatible),
 //   GET  /health, GET /metrics (Prometheus),
-//   GET  /v1/kv_events?after=N (KV cache events for routers), POST /v1/cache/pin (pin a prefix).
+//   GET  /v1/kv_events?after=N (KV cache events for routers), POST /v1/cache/pin (pin a prefix),
+//   POST /tokenize and /detokenize (vLLM's tokenizer endpoints).
 // It checks bearer API keys, parses and validates requests, renders chats with the model's
 // template, tokenizes, and hands generation to GenerationCall. Errors are OpenAI error JSON.
 // Thread-safety: Handle is called concurrently from the HTTP threads; the service's own state
@@ -53,6 +54,9 @@ class OpenAiService {
            const std::string& tenant);
   void KvEvents(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
   void Models(std::shared_ptr<HttpExchange> exchange);
+  // POST /tokenize and /detokenize, as vLLM serves them (token counts, prompt inspection).
+  void Tokenize(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
+  void Detokenize(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
   // The tenant prefix of cache salts for this request's API key, or an error.
   bool Authenticate(const HttpRequest& request, std::string* tenant) const;
   void Error(const std::shared_ptr<HttpExchange>& exchange, const std::string& endpoint,

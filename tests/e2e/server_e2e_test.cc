@@ -146,6 +146,33 @@ TEST_F(ServerE2eTest, BadJsonAndBadFieldsAre400sNamingTheField) {
   EXPECT_EQ(ok["usage"]["completion_tokens"], 3);
 }
 
+TEST_F(ServerE2eTest, TokenizeAndDetokenizeAsVllmServesThem) {
+  // A text round trip, without and with the tokenizer's special tokens.
+  Json plain = Call("POST", "/tokenize", R"({"prompt": "Hello tokens", "add_special_tokens": false})", 200);
+  ASSERT_GT(plain["count"].get<int>(), 0);
+  EXPECT_EQ(plain["count"], plain["tokens"].size());
+  EXPECT_GT(plain["max_model_len"].get<int>(), 0);
+  EXPECT_TRUE(plain["token_strs"].is_null());
+  Json back = Call("POST", "/detokenize", Json{{"tokens", plain["tokens"]}}.dump(), 200);
+  EXPECT_EQ(back["prompt"], "Hello tokens");
+  Json special = Call("POST", "/tokenize", R"({"prompt": "Hello tokens", "return_token_strs": true})", 200);
+  EXPECT_EQ(special["tokens"], plain["tokens"]) << "Qwen3's tokenizer adds no BOS, as in HF";
+  ASSERT_EQ(special["token_strs"].size(), special["tokens"].size());
+  EXPECT_EQ(special["token_strs"][0], "Hello");
+  // A chat counts exactly the prompt tokens a chat completion of it reports.
+  const std::string messages = R"("messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Count me."}])";
+  Json counted = Call("POST", "/tokenize", "{" + messages + "}", 200);
+  Json completion = Call("POST", "/v1/chat/completions", "{" + messages + R"(, "max_tokens": 1})", 200);
+  EXPECT_EQ(counted["count"], completion["usage"]["prompt_tokens"]);
+  // Errors name the field; the key is needed as on /v1.
+  ExpectError(Call("POST", "/detokenize", R"({"tokens": [99999999]})", 400), "tokens");
+  ExpectError(Call("POST", "/tokenize", R"({"prompt": "x", "model": "other"})", 404), "model");
+  ExpectError(Call("GET", "/tokenize", "", 405));
+  auto r = server_->Request("POST", "/tokenize", R"({"prompt": "x"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 401);
+}
+
 TEST_F(ServerE2eTest, MalformedHttpAndHugeBodiesAreRefusedEarly) {
   auto c = server_->Connect();
   ASSERT_NE(c, nullptr);

@@ -141,6 +141,54 @@ TEST(OpenAiRequestTest, CompletionPromptsAndLogprobs) {
   EXPECT_FALSE(defaults.max_tokens.has_value());
 }
 
+TEST(TokenizeRequestTest, APromptOrAChatWithTheirDefaults) {
+  TokenizeRequest text;
+  ASSERT_FALSE(ParseTokenizeRequest(R"({"model": "m", "prompt": "hi there"})", &text));
+  EXPECT_FALSE(text.chat);
+  EXPECT_EQ(text.prompt_text, "hi there");
+  EXPECT_TRUE(text.add_special_tokens) << "a text prompt gets BOS by default";
+  EXPECT_FALSE(text.return_token_strs);
+  TokenizeRequest chat;
+  ASSERT_FALSE(ParseTokenizeRequest(
+      R"({"messages": [{"role": "user", "content": "x"}], "add_generation_prompt": false,
+          "return_token_strs": true, "chat_template_kwargs": {"enable_thinking": false}})",
+      &chat));
+  EXPECT_TRUE(chat.chat);
+  EXPECT_EQ(chat.messages.size(), 1u);
+  EXPECT_FALSE(chat.add_special_tokens) << "the template writes its own BOS";
+  EXPECT_FALSE(chat.add_generation_prompt);
+  EXPECT_TRUE(chat.return_token_strs);
+  auto param = [](const std::string& body) {
+    TokenizeRequest r;
+    auto e = ParseTokenizeRequest(body, &r);
+    return e ? e->param : "<no error>";
+  };
+  EXPECT_EQ(param(R"({})"), "prompt");
+  EXPECT_EQ(param(R"({"prompt": "a", "messages": [{"role": "user", "content": "x"}]})"), "messages");
+  EXPECT_EQ(param(R"({"prompt": 5})"), "prompt");
+  EXPECT_EQ(param(R"({"messages": []})"), "messages");
+  EXPECT_EQ(param(R"({"prompt": "a", "add_special_tokens": "yes"})"), "add_special_tokens");
+  EXPECT_EQ(param(R"({"prompt": "a", "max_tokens": 3})"), "max_tokens");
+  EXPECT_EQ(param("not json"), "");
+}
+
+TEST(DetokenizeRequestTest, TokenIdsOnly) {
+  DetokenizeRequest r;
+  ASSERT_FALSE(ParseDetokenizeRequest(R"({"model": "m", "tokens": [1, 2, 3]})", &r));
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{1, 2, 3}));
+  auto param = [](const std::string& body) {
+    DetokenizeRequest d;
+    auto e = ParseDetokenizeRequest(body, &d);
+    return e ? e->param : "<no error>";
+  };
+  EXPECT_EQ(param(R"({})"), "tokens");
+  EXPECT_EQ(param(R"({"tokens": "1 2"})"), "tokens");
+  EXPECT_EQ(param(R"({"tokens": [1, -2]})"), "tokens");
+  EXPECT_EQ(param(R"({"tokens": [1.5]})"), "tokens");
+  EXPECT_EQ(param(R"({"tokens": [1], "prompt": "x"})"), "prompt");
+  EXPECT_EQ(param(R"({"tokens": []})"), "<no error>");
+}
+
 TEST(ApiErrorTest, StatusCodesMapToHttpAndOpenAiErrorJson) {
   EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
   EXPECT_EQ(HttpStatusFor(StatusCode::kNotFound), 404);
