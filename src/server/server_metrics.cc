@@ -62,6 +62,10 @@ std::string ServerMetrics::Render(const EngineSnapshot& e) const {
           static_cast<double>(e.stats.prompt_tokens));
   counter("tokenfab_engine_generated_tokens_total", "Tokens sampled by the engine.",
           static_cast<double>(e.stats.generated_tokens));
+  counter("tokenfab_engine_device_sampled_tokens_total",
+          "Of the generated tokens, those sampled on the device (the others, with penalties, "
+          "logit_bias or top_logprobs, on the host).",
+          static_cast<double>(e.stats.device_sampled_tokens));
   counter("tokenfab_engine_steps_total", "Engine steps (forward passes).",
           static_cast<double>(e.stats.steps));
   counter("tokenfab_engine_busy_seconds_total", "Time the engine spent in steps.",

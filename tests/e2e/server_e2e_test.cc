@@ -295,7 +295,8 @@ TEST_F(ServerE2eTest, MetricsPassPromtool) {
         "tokenfab_inter_token_latency_seconds_bucket", "tokenfab_e2e_request_latency_seconds_count",
         "tokenfab_num_requests_waiting", "tokenfab_num_requests_running", "tokenfab_preemptions_total",
         "tokenfab_kv_blocks_used", "tokenfab_kv_blocks_free", "tokenfab_prefix_cache_hit_rate",
-        "tokenfab_prompt_tokens_total", "tokenfab_generation_tokens_total"}) {
+        "tokenfab_prompt_tokens_total", "tokenfab_generation_tokens_total",
+        "tokenfab_engine_device_sampled_tokens_total"}) {
     EXPECT_NE(r->body.find(name), std::string::npos) << name;
   }
   const std::string file = MakeTempDir("metrics") + "/metrics.txt";
