@@ -14,6 +14,8 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"kv-cache-gb", true, "KV cache size in GB (default: 1 on cpu, most of the free memory on cuda)"},
       {"block-size", true, "tokens per KV block (default 16)"},
       {"max-batch-tokens", true, "tokens per engine step (default 2048)"},
+      {"max-prefill-tokens-with-decodes", true,
+       "prompt tokens a step takes while it also runs decodes (default 0: the budget's rest)"},
       {"log-level", true, "debug, info (default), warning, error"},
   };
 }
@@ -41,8 +43,13 @@ Result<EngineConfig> EngineConfigFromFlags(const Flags& flags) {
   if (batch_tokens < 1 || batch_tokens > (1 << 20)) {
     return InvalidArgumentError("--max-batch-tokens must be in [1, 1048576]");
   }
+  TF_ASSIGN_OR_RETURN(const int64_t beside, flags.GetInt("max-prefill-tokens-with-decodes", 0));
+  if (beside < 0 || beside > (1 << 20)) {
+    return InvalidArgumentError("--max-prefill-tokens-with-decodes must be in [0, 1048576]");
+  }
   c.block_size = static_cast<int32_t>(block_size);
   c.max_batch_tokens = static_cast<int32_t>(batch_tokens);
+  c.max_prefill_tokens_with_decodes = static_cast<int32_t>(beside);
   return c;
 }
 

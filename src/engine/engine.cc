@@ -75,6 +75,9 @@ Status EngineConfig::Validate() const {
     return InvalidArgumentError("block size must be in [1, 1024]");
   }
   if (max_batch_tokens < 1) return InvalidArgumentError("max batch tokens must be >= 1");
+  if (max_prefill_tokens_with_decodes < 0) {
+    return InvalidArgumentError("prompt tokens beside decodes must be >= 0 (0: no cap)");
+  }
   if (max_seqs < 1) return InvalidArgumentError("max seqs must be >= 1");
   if (num_kv_blocks < 0) return InvalidArgumentError("KV block count must be >= 0");
   return Status::Ok();
@@ -88,6 +91,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineConfig& config) {
   std::unique_ptr<Engine> engine(new Engine);
   engine->config_ = config;
   engine->sched_config_.max_batch_tokens = config.max_batch_tokens;
+  engine->sched_config_.max_prefill_tokens_with_decodes = config.max_prefill_tokens_with_decodes;
   engine->sched_config_.max_seqs = config.max_seqs;
   TF_ASSIGN_OR_RETURN(ModelConfig model_config, LoadModelConfig(config.model_dir));
   BackendOptions options;

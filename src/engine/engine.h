@@ -42,6 +42,7 @@ struct EngineConfig {
   uint64_t kv_cache_bytes = 0;     // 0: 90% of the device memory left after the weights,
                                    // keeping 2 GiB free (1 GiB at most on the CPU)
   int32_t max_batch_tokens = 2048; // per-step token budget (prefill is chunked to fit)
+  int32_t max_prefill_tokens_with_decodes = 0;  // SchedulerConfig's; 0: no cap
   int32_t max_seqs = 256;          // sequences running at once
   bool enable_prefix_caching = true;
   std::string model_id;            // names the model in block hashes; "" = model_dir

@@ -1,6 +1,7 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace tokenfab {
 namespace {
@@ -18,6 +19,9 @@ void SortByKey(std::vector<SchedSeq*>* seqs) {
 Status SchedulerConfig::Validate() const {
   if (max_batch_tokens < 1) return InvalidArgumentError("max batch tokens must be >= 1");
   if (max_seqs < 1) return InvalidArgumentError("max seqs must be >= 1");
+  if (max_prefill_tokens_with_decodes < 0) {
+    return InvalidArgumentError("prompt tokens beside decodes must be >= 0 (0: no cap)");
+  }
   return Status::Ok();
 }
 
@@ -33,6 +37,12 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
   SortByKey(waiting);
   StepPlan plan;
   int32_t budget = config.max_batch_tokens;
+  // Prompt tokens this step may still take: capped when it runs decodes too.
+  const bool has_decodes = std::any_of(running->begin(), running->end(),
+                                       [](const SchedSeq* s) { return s->num_uncomputed() == 1; });
+  int32_t prefill_room = has_decodes && config.max_prefill_tokens_with_decodes > 0
+                             ? config.max_prefill_tokens_with_decodes
+                             : std::numeric_limits<int32_t>::max();
 
   // Drops a running sequence's KV and sends it back to wait; returns the budget its chunk had.
   auto preempt = [&](SchedSeq* victim) {
@@ -57,7 +67,8 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
   // grow (possibly itself).
   for (size_t i = 0; i < running->size() && budget > 0;) {
     SchedSeq* s = (*running)[i];
-    const int32_t n = std::min(s->num_uncomputed(), budget);
+    const bool prefill = s->num_uncomputed() > 1;
+    const int32_t n = std::min({s->num_uncomputed(), budget, prefill ? prefill_room : budget});
     if (n <= 0) {
       ++i;
       continue;
@@ -65,6 +76,7 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
     if (kv->Reserve(*s, s->num_computed + n)) {
       plan.chunks.push_back({s, n});
       budget -= n;
+      if (prefill) prefill_room -= n;
       ++i;
       continue;
     }
@@ -74,14 +86,14 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
   }
 
   // 2. Admissions in key order.
-  while (budget > 0 && !waiting->empty() &&
+  while (budget > 0 && prefill_room > 0 && !waiting->empty() &&
          static_cast<int32_t>(running->size()) < config.max_seqs) {
     SchedSeq* s = waiting->front();
     if (!s->prefix_acquired) {
       s->num_computed = kv->AcquirePrefix(*s);
       s->prefix_acquired = true;
     }
-    const int32_t n = std::min(s->num_uncomputed(), budget);
+    const int32_t n = std::min({s->num_uncomputed(), budget, prefill_room});
     if (!kv->Reserve(*s, s->num_computed + n)) {
       // A strictly more important request may take the KV of a less important running one.
       SchedSeq* victim = running->empty() ? nullptr : running->back();
@@ -99,6 +111,7 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
     plan.chunks.push_back({s, n});
     plan.admitted.push_back(s);
     budget -= n;
+    if (n > 1) prefill_room -= n;
   }
   return plan;
 }

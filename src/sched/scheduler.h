@@ -24,6 +24,12 @@ namespace tokenfab {
 struct SchedulerConfig {
   int32_t max_batch_tokens = 2048;  // tokens per step
   int32_t max_seqs = 256;           // sequences running at once
+  // Prompt tokens a step takes while it also runs decodes (0: as many as the budget leaves).
+  // Decodes ride along in a step whose GEMMs the prompt tokens already make compute-bound, so
+  // smaller prompt chunks beside decodes let more decode tokens ride and leave fewer steps of
+  // decodes alone (which only read the weights); with no decodes running, a prompt still gets
+  // the whole budget, for its time to first token.
+  int32_t max_prefill_tokens_with_decodes = 0;
   Status Validate() const;
 };
 

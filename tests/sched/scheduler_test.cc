@@ -73,6 +73,7 @@ struct Case {
   std::vector<std::pair<int64_t, int32_t>> chunks;  // (id, tokens) in plan order
   std::vector<int64_t> preempted;
   std::vector<int64_t> admitted;
+  int32_t prefill_with_decodes = 0;  // SchedulerConfig::max_prefill_tokens_with_decodes
 };
 
 const std::vector<Case>& Cases() {
@@ -122,6 +123,18 @@ const std::vector<Case>& Cases() {
       {"RunningOrderFollowsPriorityNotListOrder", 1, 16, 4, 100,
        {{1, 3, 9, 8, true}, {2, 1, 9, 8, true}},
        {{2, 1}}, {}, {}},
+      {"PromptTokensBesideDecodesAreCapped", 64, 16, 4, 100,
+       {{1, 0, 9, 8, true}, {2, 0, 5, 4, true}, {3, 0, 40, 0, false}},
+       {{1, 1}, {2, 1}, {3, 10}}, {}, {3}, 10},
+      {"WithoutDecodesAPromptTakesTheWholeBudget", 64, 16, 4, 100,
+       {{3, 0, 40, 0, false}},
+       {{3, 40}}, {}, {3}, 10},
+      {"TheCapCoversRunningPrefillsAndAdmissionsTogether", 64, 16, 4, 100,
+       {{1, 0, 9, 8, true}, {2, 0, 40, 6, true}, {3, 0, 20, 0, false}},
+       {{1, 1}, {2, 10}}, {}, {}, 10},
+      {"ACappedPrefillAheadLeavesTheDecodesTheirTokens", 64, 16, 4, 100,
+       {{1, 0, 40, 6, true}, {2, 0, 5, 4, true}, {3, 0, 9, 8, true}},
+       {{1, 10}, {2, 1}, {3, 1}}, {}, {}, 10},
   };
   return cases;
 }
@@ -156,6 +169,7 @@ TEST_P(ScheduleStepTest, Plan) {
   SchedulerConfig config;
   config.max_batch_tokens = c.budget;
   config.max_seqs = c.max_seqs;
+  config.max_prefill_tokens_with_decodes = c.prefill_with_decodes;
   const StepPlan plan = ScheduleStep(config, &running, &waiting, &kv);
   std::vector<std::pair<int64_t, int32_t>> chunks;
   for (const ScheduledChunk& ch : plan.chunks) chunks.emplace_back(ch.seq->id, ch.num_tokens);
@@ -185,11 +199,12 @@ INSTANTIATE_TEST_SUITE_P(Table, ScheduleStepTest, ::testing::ValuesIn(Cases()),
 
 // Many steps of a simulated engine: every request finishes, prefills are chunked, the
 // budget is never exceeded and decodes run every step once admitted.
-TEST(ScheduleStepTest, ASimulatedRunFinishesEverythingUnderPressure) {
+void SimulateRunUnderPressure(int32_t prefill_with_decodes) {
   FakeKv kv(4, 12);
   SchedulerConfig config;
   config.max_batch_tokens = 10;
   config.max_seqs = 4;
+  config.max_prefill_tokens_with_decodes = prefill_with_decodes;
   std::vector<std::unique_ptr<SchedSeq>> storage;
   std::vector<SchedSeq*> running, waiting;
   std::map<int64_t, int32_t> remaining;  // tokens still to generate
@@ -224,6 +239,14 @@ TEST(ScheduleStepTest, ASimulatedRunFinishesEverythingUnderPressure) {
   }
   EXPECT_EQ(kv.free(), 12);
   EXPECT_GT(preemptions, 0) << "the cache was meant to be too small for all of them";
+}
+
+TEST(ScheduleStepTest, ASimulatedRunFinishesEverythingUnderPressure) {
+  SimulateRunUnderPressure(0);
+}
+
+TEST(ScheduleStepTest, ASimulatedRunWithCappedPromptChunksFinishesToo) {
+  SimulateRunUnderPressure(3);
 }
 
 TEST(AdmissionTest, RejectsWhenTheQueueIsFullOrTheTtftEstimateIsOverTheLimit) {
