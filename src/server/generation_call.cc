@@ -128,7 +128,9 @@ Json GenerationCall::ChunkBase() const {
   j["object"] = request_.chat ? "chat.completion.chunk" : "text_completion";
   j["created"] = created_;
   j["model"] = ctx_.model_name;
-  if (request_.include_usage) j["usage"] = nullptr;
+  // With include_usage, chunks carry "usage": null until the last (OpenAI), or the counts so
+  // far with continuous_usage_stats (vLLM).
+  if (request_.include_usage) j["usage"] = request_.continuous_usage_stats ? Usage() : Json();
   return j;
 }
 

@@ -325,6 +325,7 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiR
       }
     }
     if (fail(ReadBool(o, "include_usage", &r->include_usage))) return e;
+    if (fail(ReadBool(o, "continuous_usage_stats", &r->continuous_usage_stats))) return e;
   }
   i.reset();
   if (fail(ReadInt(j, "priority", -1000000, 1000000, &i))) return e;

@@ -35,6 +35,7 @@ struct ApiRequest {
   bool skip_special_tokens = true;
   bool stream = false;
   bool include_usage = false;
+  bool continuous_usage_stats = false;  // with include_usage: the usage so far in every chunk
   int32_t priority = 0;
   std::string cache_salt;
   std::string user;

@@ -67,6 +67,22 @@ await check('chat streaming matches the non-streamed text, with include_usage', 
   assert.ok(usage && usage.completion_tokens >= 1);
 });
 
+await check('continuous_usage_stats puts the usage so far in every chunk', async () => {
+  const stream = await client.chat.completions.create({
+    model, messages, max_tokens: 6, temperature: 0, ignore_eos: true, stream: true,
+    stream_options: { include_usage: true, continuous_usage_stats: true },
+  });
+  const counts = [];
+  for await (const chunk of stream) {
+    assert.ok(chunk.usage, 'every chunk carries usage');
+    assert.equal(chunk.usage.total_tokens, chunk.usage.prompt_tokens + chunk.usage.completion_tokens);
+    counts.push(chunk.usage.completion_tokens);
+  }
+  assert.equal(counts[0], 0, 'the role chunk comes before any token');
+  assert.deepEqual([...counts].sort((a, b) => a - b), counts, 'counts never go down');
+  assert.equal(counts[counts.length - 1], 6);
+});
+
 await check('completions, non-streamed and streamed, with logprobs', async () => {
   const r = await client.completions.create({ model, prompt: 'The capital of France is', max_tokens: 6, temperature: 0, logprobs: 2 });
   assert.equal(r.object, 'text_completion');

@@ -42,6 +42,7 @@ TEST(OpenAiRequestTest, AFullChatRequestParses) {
   EXPECT_EQ(r.n, 2);
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
+  EXPECT_FALSE(r.continuous_usage_stats);
   EXPECT_EQ(r.priority, -2);
   EXPECT_EQ(r.cache_salt, "t1");
   EXPECT_TRUE(r.ignore_eos);
@@ -95,6 +96,8 @@ TEST(OpenAiRequestTest, BadInputNamesTheField) {
   EXPECT_EQ(Param(Chat(WithMessages(R"("stop": [""])"))), "stop");
   EXPECT_EQ(Param(Chat(WithMessages(R"("stream": 1)"))), "stream");
   EXPECT_EQ(Param(Chat(WithMessages(R"("stream_options": {"bogus": true})"))), "stream_options.bogus");
+  EXPECT_EQ(Param(Chat(WithMessages(R"("stream_options": {"continuous_usage_stats": 1})"))),
+            "continuous_usage_stats");
   EXPECT_EQ(Param(Chat(WithMessages(R"("top_logprobs": 3)"))), "top_logprobs");
   EXPECT_EQ(Param(Chat(WithMessages(R"("logprobs": true, "top_logprobs": 21)"))), "top_logprobs");
   EXPECT_EQ(Param(Chat(WithMessages(R"("logit_bias": [5])"))), "logit_bias");
