@@ -46,6 +46,16 @@ ApiError WrongType(const std::string& field, const std::string& expected, const 
   return BadRequest("'" + field + "' must be " + expected + ", not " + TypeName(v), field);
 }
 
+// The body as a JSON object, or a 400.
+std::optional<ApiError> ParseObject(const std::string& body, OrderedJson* out) {
+  *out = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (out->is_discarded()) {
+    return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
+  }
+  if (!out->is_object()) return BadRequest("The request body must be a JSON object.");
+  return std::nullopt;
+}
+
 // Field readers: nullopt when fine (absent or null leaves *out alone).
 std::optional<ApiError> ReadBool(const OrderedJson& j, const std::string& f, bool* out) {
   if (!j.contains(f) || j[f].is_null()) return std::nullopt;
@@ -213,11 +223,8 @@ std::optional<ApiError> ReadPrompt(const OrderedJson& j, ApiRequest* r) {
 }  // namespace
 
 std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiRequest* r) {
-  OrderedJson j = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
-  }
-  if (!j.is_object()) return BadRequest("The request body must be a JSON object.");
+  OrderedJson j;
+  if (auto e = ParseObject(body, &j)) return e;
   for (const auto& [key, value] : j.items()) {
     if (CommonFields().count(key) || (chat ? ChatFields() : CompletionFields()).count(key)) continue;
     return BadRequest("Unrecognized request argument supplied: " + key, key);
@@ -358,11 +365,8 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiR
 }
 
 std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRequest* r) {
-  OrderedJson j = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
-  }
-  if (!j.is_object()) return BadRequest("The request body must be a JSON object.");
+  OrderedJson j;
+  if (auto e = ParseObject(body, &j)) return e;
   static const std::set<std::string> fields = {
       "model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
       "return_token_strs", "chat_template_kwargs", "tools"};
@@ -406,11 +410,8 @@ std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRe
 }
 
 std::optional<ApiError> ParseDetokenizeRequest(const std::string& body, DetokenizeRequest* r) {
-  OrderedJson j = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
-  }
-  if (!j.is_object()) return BadRequest("The request body must be a JSON object.");
+  OrderedJson j;
+  if (auto e = ParseObject(body, &j)) return e;
   for (const auto& [key, value] : j.items()) {
     if (key != "model" && key != "tokens") {
       return BadRequest("Unrecognized request argument supplied: " + key, key);

@@ -147,32 +147,46 @@ void OpenAiService::Models(std::shared_ptr<HttpExchange> exchange) {
                     DumpJson(Json{{"object", "list"}, {"data", Json::array({model})}}));
 }
 
+std::optional<ApiError> OpenAiService::UnknownModel(const std::string& model) const {
+  if (model.empty() || model == config_.model_name) return std::nullopt;
+  ApiError e = BadRequest("The model `" + model + "` does not exist.", "model", "model_not_found");
+  e.http_status = 404;
+  return e;
+}
+
+std::optional<ApiError> OpenAiService::RenderChat(const OrderedJson& messages,
+                                                  const OrderedJson& tools,
+                                                  const OrderedJson& template_kwargs,
+                                                  bool add_generation_prompt,
+                                                  std::string* out) const {
+  if (!text_.config.chat_template) {
+    return BadRequest("the model has no chat template: use /v1/completions", "messages");
+  }
+  ChatRenderOptions options;
+  options.add_generation_prompt = add_generation_prompt;
+  options.tools = tools;
+  options.extra = config_.default_chat_template_kwargs;
+  for (const auto& [key, value] : template_kwargs.items()) options.extra[key] = value;
+  auto rendered = text_.config.chat_template->Render(messages, options, text_.config.special_tokens);
+  if (!rendered.ok()) {
+    return BadRequest("the chat template rejected the messages: " + rendered.status().message(),
+                      "messages");
+  }
+  *out = std::move(rendered).value();
+  return std::nullopt;
+}
+
 void OpenAiService::Tokenize(const HttpRequest& http, std::shared_ptr<HttpExchange> exchange) {
   const std::string endpoint = "/tokenize";
   TokenizeRequest req;
   if (auto e = ParseTokenizeRequest(http.body, &req)) return Error(exchange, endpoint, *e);
-  if (!req.model.empty() && req.model != config_.model_name) {
-    ApiError e = BadRequest("The model `" + req.model + "` does not exist.", "model", "model_not_found");
-    e.http_status = 404;
-    return Error(exchange, endpoint, e);
-  }
+  if (auto e = UnknownModel(req.model)) return Error(exchange, endpoint, *e);
   std::string text = req.prompt_text;
   if (req.chat) {
-    if (!text_.config.chat_template) {
-      return Error(exchange, endpoint, BadRequest("the model has no chat template", "messages"));
+    if (auto e = RenderChat(req.messages, req.tools, req.chat_template_kwargs,
+                            req.add_generation_prompt, &text)) {
+      return Error(exchange, endpoint, *e);
     }
-    ChatRenderOptions options;
-    options.add_generation_prompt = req.add_generation_prompt;
-    options.tools = req.tools;
-    options.extra = config_.default_chat_template_kwargs;
-    for (const auto& [key, value] : req.chat_template_kwargs.items()) options.extra[key] = value;
-    auto rendered = text_.config.chat_template->Render(req.messages, options, text_.config.special_tokens);
-    if (!rendered.ok()) {
-      return Error(exchange, endpoint,
-                   BadRequest("the chat template rejected the messages: " + rendered.status().message(),
-                              "messages"));
-    }
-    text = std::move(rendered).value();
   }
   EncodeOptions options;
   options.add_special_tokens = req.add_special_tokens;
@@ -195,11 +209,7 @@ void OpenAiService::Detokenize(const HttpRequest& http, std::shared_ptr<HttpExch
   const std::string endpoint = "/detokenize";
   DetokenizeRequest req;
   if (auto e = ParseDetokenizeRequest(http.body, &req)) return Error(exchange, endpoint, *e);
-  if (!req.model.empty() && req.model != config_.model_name) {
-    ApiError e = BadRequest("The model `" + req.model + "` does not exist.", "model", "model_not_found");
-    e.http_status = 404;
-    return Error(exchange, endpoint, e);
-  }
+  if (auto e = UnknownModel(req.model)) return Error(exchange, endpoint, *e);
   const int64_t vocab = engine_->model_config().vocab_size;
   for (int32_t t : req.tokens) {
     if (t >= vocab) {
@@ -232,29 +242,15 @@ void OpenAiService::Generate(const HttpRequest& http, std::shared_ptr<HttpExchan
   const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
   ApiRequest req;
   if (auto e = ParseApiRequest(http.body, chat, &req)) return Error(exchange, endpoint, *e);
-  if (!req.model.empty() && req.model != config_.model_name) {
-    ApiError e = BadRequest("The model `" + req.model + "` does not exist.", "model", "model_not_found");
-    e.http_status = 404;
-    return Error(exchange, endpoint, e);
-  }
+  if (auto e = UnknownModel(req.model)) return Error(exchange, endpoint, *e);
   std::vector<int32_t> prompt;
   if (chat) {
-    if (!text_.config.chat_template) {
-      return Error(exchange, endpoint,
-                   BadRequest("the model has no chat template: use /v1/completions", "messages"));
+    std::string rendered;
+    if (auto e = RenderChat(req.messages, req.tools, req.chat_template_kwargs,
+                            /*add_generation_prompt=*/true, &rendered)) {
+      return Error(exchange, endpoint, *e);
     }
-    ChatRenderOptions options;
-    options.add_generation_prompt = true;
-    options.tools = req.tools;
-    options.extra = config_.default_chat_template_kwargs;
-    for (const auto& [key, value] : req.chat_template_kwargs.items()) options.extra[key] = value;
-    auto rendered = text_.config.chat_template->Render(req.messages, options, text_.config.special_tokens);
-    if (!rendered.ok()) {
-      return Error(exchange, endpoint,
-                   BadRequest("the chat template rejected the messages: " + rendered.status().message(),
-                              "messages"));
-    }
-    auto encoded = text_.tokenizer->Encode(*rendered);
+    auto encoded = text_.tokenizer->Encode(rendered);
     if (!encoded.ok()) return Error(exchange, endpoint, ErrorFromStatus(encoded.status(), "messages"));
     prompt = std::move(encoded).value();
   } else if (req.prompt_tokens) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,13 @@ class OpenAiService {
   // POST /tokenize and /detokenize, as vLLM serves them (token counts, prompt inspection).
   void Tokenize(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
   void Detokenize(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
+  // A 404 when a request names a model other than the served one ("" names it).
+  std::optional<ApiError> UnknownModel(const std::string& model) const;
+  // The chat rendered with the model's template (the server's default template kwargs under
+  // the request's), or a 400 naming messages.
+  std::optional<ApiError> RenderChat(const OrderedJson& messages, const OrderedJson& tools,
+                                     const OrderedJson& template_kwargs, bool add_generation_prompt,
+                                     std::string* out) const;
   // The tenant prefix of cache salts for this request's API key, or an error.
   bool Authenticate(const HttpRequest& request, std::string* tenant) const;
   void Error(const std::shared_ptr<HttpExchange>& exchange, const std::string& endpoint,
