@@ -50,6 +50,7 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
     for (auto it = plan.chunks.begin(); it != plan.chunks.end(); ++it) {
       if (it->seq == victim) {
         freed_budget = it->num_tokens;
+        if (victim->num_uncomputed() > 1) prefill_room += freed_budget;  // a prompt chunk
         plan.chunks.erase(it);
         break;
       }
@@ -93,7 +94,8 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
       s->num_computed = kv->AcquirePrefix(*s);
       s->prefix_acquired = true;
     }
-    const int32_t n = std::min({s->num_uncomputed(), budget, prefill_room});
+    const bool prefill = s->num_uncomputed() > 1;
+    const int32_t n = std::min({s->num_uncomputed(), budget, prefill ? prefill_room : budget});
     if (!kv->Reserve(*s, s->num_computed + n)) {
       // A strictly more important request may take the KV of a less important running one.
       SchedSeq* victim = running->empty() ? nullptr : running->back();
@@ -111,7 +113,7 @@ StepPlan ScheduleStep(const SchedulerConfig& config, std::vector<SchedSeq*>* run
     plan.chunks.push_back({s, n});
     plan.admitted.push_back(s);
     budget -= n;
-    if (n > 1) prefill_room -= n;
+    if (prefill) prefill_room -= n;
   }
   return plan;
 }
