@@ -66,7 +66,9 @@ SampledRow SampleRow(std::span<const float> logits, std::span<const float> raw_l
       bool reached = false;
       for (size_t done = 0, head = std::min<size_t>(n, 256); !reached && done < n;
            done = head, head = std::min(n, head * 4)) {
-        if (head < n) std::nth_element(order.begin() + done, order.begin() + head, order.end(), before);
+        if (head < n) {
+          std::nth_element(order.begin() + done, order.begin() + head, order.end(), before);
+        }
         std::sort(order.begin() + done, order.begin() + head, before);
         for (size_t j = done; j < head; ++j) {
           cumulative += e[order[j]];

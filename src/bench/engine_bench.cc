@@ -155,7 +155,8 @@ double TimeHostSampler(int64_t vocab, const DeviceSamplingParams& rule, uint64_t
     for (int64_t i = 0; i < vocab; ++i) {
       // A rank per id: i * 1000003 + shift is a bijection mod vocab unless vocab shares 1000003's
       // prime factor, which only its multiples do.
-      const uint64_t rank = (static_cast<uint64_t>(i) * 1000003u + shift) % static_cast<uint64_t>(vocab);
+      const uint64_t rank =
+          (static_cast<uint64_t>(i) * 1000003u + shift) % static_cast<uint64_t>(vocab);
       logits[i] = -1.5f * std::log1p(static_cast<float>(rank));
     }
     const double start = Now();
@@ -337,8 +338,8 @@ std::string FormatEngineBench(const Json& r) {
   if (r.contains("host_sampler_seconds_per_row")) {
     const Json& d = r["decode_sampling"];
     std::snprintf(line, sizeof(line),
-                  "decode sampled on the device at temperature %.2f, top-p %.2f, top-k %d; the host "
-                  "Sampler takes %.3f ms a row\n",
+                  "decode sampled on the device at temperature %.2f, top-p %.2f, top-k %d; the "
+                  "host Sampler takes %.3f ms a row\n",
                   d["temperature"].get<double>(), d["top_p"].get<double>(), d["top_k"].get<int>(),
                   1e3 * r["host_sampler_seconds_per_row"].get<double>());
     s += line;

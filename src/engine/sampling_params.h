@@ -1,12 +1,12 @@
 // SamplingParams: how one request turns logits into tokens, with OpenAI / vLLM semantics.
 //
 // Order of processing: logit_bias (added to the listed tokens' logits, OpenAI's semantics; -100
-// in effect bans a token, +100 forces it) -> repetition penalty (prompt and output tokens, HF-style: positive logits
-// divided, negative multiplied) and presence / frequency penalties (output tokens only,
-// subtracted) -> temperature (0 means greedy) -> top-k (tokens tied with the k-th logit stay,
-// as in transformers) -> top-p -> min-p -> draw (backend/device_sampling.h has the details). Log-probs
-// are reported from the model's raw distribution, before any of this processing (vLLM's
-// default), so they are comparable across sampling settings.
+// in effect bans a token, +100 forces it) -> repetition penalty (prompt and output tokens,
+// HF-style: positive logits divided, negative multiplied) and presence / frequency penalties
+// (output tokens only, subtracted) -> temperature (0 means greedy) -> top-k (tokens tied with
+// the k-th logit stay, as in transformers) -> top-p -> min-p -> draw (backend/device_sampling.h
+// has the details). Log-probs are reported from the model's raw distribution, before any of
+// this processing (vLLM's default), so they are comparable across sampling settings.
 #pragma once
 
 #include <cstdint>

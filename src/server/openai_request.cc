@@ -371,7 +371,9 @@ std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRe
       "model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
       "return_token_strs", "chat_template_kwargs", "tools"};
   for (const auto& [key, value] : j.items()) {
-    if (!fields.count(key)) return BadRequest("Unrecognized request argument supplied: " + key, key);
+    if (!fields.count(key)) {
+      return BadRequest("Unrecognized request argument supplied: " + key, key);
+    }
   }
   const bool has_prompt = j.contains("prompt") && !j["prompt"].is_null();
   const bool has_messages = j.contains("messages") && !j["messages"].is_null();
@@ -418,7 +420,9 @@ std::optional<ApiError> ParseDetokenizeRequest(const std::string& body, Detokeni
     }
   }
   if (auto e = ReadString(j, "model", &r->model)) return e;
-  if (!j.contains("tokens") || j["tokens"].is_null()) return BadRequest("'tokens' is required", "tokens");
+  if (!j.contains("tokens") || j["tokens"].is_null()) {
+    return BadRequest("'tokens' is required", "tokens");
+  }
   if (!j["tokens"].is_array()) return WrongType("tokens", "an array of token ids", j["tokens"]);
   return ReadTokenIds(j["tokens"], "tokens", &r->tokens);
 }

@@ -167,7 +167,8 @@ std::optional<ApiError> OpenAiService::RenderChat(const OrderedJson& messages,
   options.tools = tools;
   options.extra = config_.default_chat_template_kwargs;
   for (const auto& [key, value] : template_kwargs.items()) options.extra[key] = value;
-  auto rendered = text_.config.chat_template->Render(messages, options, text_.config.special_tokens);
+  auto rendered =
+      text_.config.chat_template->Render(messages, options, text_.config.special_tokens);
   if (!rendered.ok()) {
     return BadRequest("the chat template rejected the messages: " + rendered.status().message(),
                       "messages");
@@ -191,7 +192,10 @@ void OpenAiService::Tokenize(const HttpRequest& http, std::shared_ptr<HttpExchan
   EncodeOptions options;
   options.add_special_tokens = req.add_special_tokens;
   auto ids = text_.tokenizer->Encode(text, options);
-  if (!ids.ok()) return Error(exchange, endpoint, ErrorFromStatus(ids.status(), req.chat ? "messages" : "prompt"));
+  if (!ids.ok()) {
+    return Error(exchange, endpoint,
+                 ErrorFromStatus(ids.status(), req.chat ? "messages" : "prompt"));
+  }
   Json out = {{"count", ids->size()},
               {"max_model_len", engine_->max_sequence_tokens()},
               {"tokens", *ids},
