@@ -87,7 +87,7 @@ int32_t DecodeSequenceTokens(int32_t context, int32_t steps) {
 // Seconds per decode step of `batch` sequences at `context` tokens of context. The contexts
 // are prefilled several sequences per forward, up to the engine's token budget.
 Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_t steps,
-                          uint64_t seed, const DeviceSamplingParams& rule) {
+                          uint64_t seed, const SamplingParams& rule) {
   BenchSequences seqs(engine, batch);
   const int32_t bs = engine.config().block_size;
   const int32_t budget = engine.config().max_batch_tokens;
@@ -116,8 +116,10 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
   // Sampled on the device, as a serving step would: only ids come back.
   std::vector<int32_t> next(batch, 1);
   std::vector<float> next_logprobs;
-  std::vector<DeviceSamplingParams> sampling(batch, rule);
-  for (int32_t s = 0; s < batch; ++s) sampling[s].seed = HashCounter(seed, 200, s);
+  std::vector<DeviceSamplingParams> sampling(batch);
+  for (int32_t s = 0; s < batch; ++s) {
+    sampling[s] = SamplingRule(rule, HashCounter(seed, 200, s), /*step=*/0);
+  }
   ForwardOutputs out;
   out.sampling = sampling;
   out.tokens = &next;
@@ -141,12 +143,7 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
 // Seconds the host Sampler takes for one row of `vocab` logits under `rule`: the median over a
 // few rows of Zipf-like logits (p ~ rank^-1.5 over shuffled ids: top-p 0.95 keeps a few hundred
 // tokens, as a trained model's distribution might).
-double TimeHostSampler(int64_t vocab, const DeviceSamplingParams& rule, uint64_t seed) {
-  SamplingParams p;
-  p.temperature = rule.temperature;
-  p.top_p = rule.top_p;
-  p.top_k = rule.top_k;
-  p.min_p = rule.min_p;
+double TimeHostSampler(int64_t vocab, const SamplingParams& p, uint64_t seed) {
   std::vector<float> logits(static_cast<size_t>(vocab));
   Sampler sampler;
   std::vector<double> times;
@@ -274,10 +271,10 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
       progress.Update(++done, "decode batch " + std::to_string(batch));
     }
   }
-  const DeviceSamplingParams& rule = o.decode_sampling;
+  const SamplingParams& rule = o.decode_sampling;
   out["decode_sampling"] = {{"temperature", rule.temperature}, {"top_p", rule.top_p},
                             {"top_k", rule.top_k}, {"min_p", rule.min_p}};
-  if (rule.temperature > 0 && rule.top_k != 1) {
+  if (!rule.greedy()) {
     out["host_sampler_seconds_per_row"] = TimeHostSampler(mc.vocab_size, rule, o.seed);
   }
   if (o.score_len > 0) {

@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "backend/device_sampling.h"
 #include "base/json.h"
 #include "engine/engine.h"
+#include "engine/sampling_params.h"
 
 namespace tokenfab {
 
@@ -29,10 +29,14 @@ struct EngineBenchOptions {
   int32_t score_len = 512;  // 0 skips the scoring run
   uint64_t seed = 1;        // for the random prompt tokens
   bool measure_ceilings = true;  // probe the device first and report roofline fractions
-  // How decode steps sample, on the device (seed and step are set per row); greedy by default.
+  // How decode steps sample, on the device (the seed is set per row); greedy by default.
   // Unless greedy, the host Sampler's cost per row under the same rule is reported too: what a
   // step would add if its logits came to the host instead.
-  DeviceSamplingParams decode_sampling;
+  SamplingParams decode_sampling = [] {
+    SamplingParams greedy;
+    greedy.temperature = 0.0;
+    return greedy;
+  }();
 };
 
 Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& options);

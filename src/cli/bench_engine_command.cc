@@ -61,16 +61,13 @@ Command BenchEngineCommand() {
     o.repeats = static_cast<int32_t>(repeats);
     o.score_len = static_cast<int32_t>(score_len);
     o.measure_ceilings = !flags.Has("no-ceilings");
-    SamplingParams rule;
+    SamplingParams& rule = o.decode_sampling;
     TF_ASSIGN_OR_RETURN(rule.temperature, flags.GetDouble("decode-temperature", 0));
     TF_ASSIGN_OR_RETURN(rule.top_p, flags.GetDouble("decode-top-p", 1));
     TF_ASSIGN_OR_RETURN(const int64_t top_k, flags.GetInt("decode-top-k", 0));
     if (top_k < 0 || top_k > (1 << 24)) return InvalidArgumentError("--decode-top-k out of range");
     rule.top_k = static_cast<int32_t>(top_k);
     TF_RETURN_IF_ERROR(rule.Validate().WithContext("decode sampling"));
-    o.decode_sampling.temperature = static_cast<float>(rule.temperature);
-    o.decode_sampling.top_p = static_cast<float>(rule.top_p);
-    o.decode_sampling.top_k = rule.top_k;
     TF_ASSIGN_OR_RETURN(EngineConfig config, EngineConfigFromFlags(flags));
     TF_ASSIGN_OR_RETURN(auto engine, Engine::Create(config));
     TF_ASSIGN_OR_RETURN(const Json result, RunEngineBench(*engine, o));

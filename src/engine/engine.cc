@@ -360,13 +360,7 @@ Status Engine::ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* c
       host_rows_.push_back(static_cast<int32_t>(row));
       continue;
     }
-    DeviceSamplingParams& d = device_sampling_[row];
-    d.temperature = static_cast<float>(p.temperature);
-    d.top_p = static_cast<float>(p.top_p);
-    d.min_p = static_cast<float>(p.min_p);
-    d.top_k = p.top_k;
-    d.seed = s->seed;
-    d.step = s->num_generated;
+    device_sampling_[row] = SamplingRule(p, s->seed, s->num_generated);
   }
   const bool any_device = host_rows_.size() < rows.size();
   ForwardOutputs out;

@@ -127,10 +127,10 @@ class Engine {
   Status CheckTokens(std::span<const int32_t> tokens) const;
   Status CheckRequest(const EngineRequest& request) const;
   // Runs the forward pass and samples the next token of every sequence that has a logits row:
-  // the one place that turns logits into tokens. Rows without penalties or top log-probs
-  // (greedy or not: temperature, top-k, top-p, min-p, seeded) are sampled by the backend on the
-  // device and only their token ids come back; only the other rows' logits come to the host,
-  // for the Sampler. A row's path depends on its request alone, never on its batch.
+  // the one place that turns logits into tokens. Rows without a logit bias, penalties or top
+  // log-probs (greedy or not: temperature, top-k, top-p, min-p, seeded) are sampled by the
+  // backend on the device and only their token ids come back; only the other rows' logits come
+  // to the host, for the Sampler. A row's path depends on its request alone, never its batch.
   // `after_forward` runs between the two (the step's bookkeeping of computed KV).
   Status ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* const> rows,
                           const std::function<void()>& after_forward);

@@ -8,6 +8,17 @@
 
 namespace tokenfab {
 
+DeviceSamplingParams SamplingRule(const SamplingParams& params, uint64_t seed, uint64_t step) {
+  DeviceSamplingParams rule;
+  rule.temperature = static_cast<float>(params.temperature);
+  rule.top_p = static_cast<float>(params.top_p);
+  rule.min_p = static_cast<float>(params.min_p);
+  rule.top_k = params.top_k;
+  rule.seed = seed;
+  rule.step = step;
+  return rule;
+}
+
 void LogSoftmax(std::span<const float> logits, std::vector<float>* out) {
   out->resize(logits.size());
   if (logits.empty()) return;
@@ -51,14 +62,7 @@ SampledToken Sampler::Sample(std::span<const float> logits, const SamplingParams
                              uint64_t seed, uint64_t step) {
   work_.assign(logits.begin(), logits.end());
   ApplyPenalties(params, prompt, output);
-  DeviceSamplingParams rule;
-  rule.temperature = static_cast<float>(params.temperature);
-  rule.top_p = static_cast<float>(params.top_p);
-  rule.min_p = static_cast<float>(params.min_p);
-  rule.top_k = params.top_k;
-  rule.seed = seed;
-  rule.step = step;
-  const SampledRow row = SampleRow(work_, logits, rule);
+  const SampledRow row = SampleRow(work_, logits, SamplingRule(params, seed, step));
   SampledToken result;
   result.token = row.token;
   result.logprob = row.logprob;

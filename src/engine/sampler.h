@@ -27,6 +27,10 @@ struct SampledToken {
   std::vector<TokenLogprob> top_logprobs;  // num_logprobs best, best first
 };
 
+// The part of `params` the device Sample op applies (backend/device_sampling.h), for step `step`
+// of a request seeded with `seed`: what the host Sampler applies after the bias and penalties.
+DeviceSamplingParams SamplingRule(const SamplingParams& params, uint64_t seed, uint64_t step);
+
 // log_softmax of one row (logits minus LogSumExp), returned as float.
 void LogSoftmax(std::span<const float> logits, std::vector<float>* out);
 
