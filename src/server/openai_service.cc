@@ -154,6 +154,15 @@ std::optional<ApiError> OpenAiService::UnknownModel(const std::string& model) co
   return e;
 }
 
+std::optional<ApiError> OpenAiService::OutsideVocabulary(int32_t token,
+                                                         const std::string& param) const {
+  const int64_t vocab = engine_->model_config().vocab_size;
+  if (token < vocab) return std::nullopt;
+  return BadRequest("token id " + std::to_string(token) + " is outside the vocabulary (" +
+                        std::to_string(vocab) + ")",
+                    param);
+}
+
 std::optional<ApiError> OpenAiService::RenderChat(const OrderedJson& messages,
                                                   const OrderedJson& tools,
                                                   const OrderedJson& template_kwargs,
@@ -214,14 +223,8 @@ void OpenAiService::Detokenize(const HttpRequest& http, std::shared_ptr<HttpExch
   DetokenizeRequest req;
   if (auto e = ParseDetokenizeRequest(http.body, &req)) return Error(exchange, endpoint, *e);
   if (auto e = UnknownModel(req.model)) return Error(exchange, endpoint, *e);
-  const int64_t vocab = engine_->model_config().vocab_size;
   for (int32_t t : req.tokens) {
-    if (t >= vocab) {
-      return Error(exchange, endpoint,
-                   BadRequest("token id " + std::to_string(t) + " is outside the vocabulary (" +
-                                  std::to_string(vocab) + ")",
-                              "tokens"));
-    }
+    if (auto e = OutsideVocabulary(t, "tokens")) return Error(exchange, endpoint, *e);
   }
   // As transformers' tokenizer.decode(ids): special tokens kept.
   auto text = text_.tokenizer->Decode(req.tokens, /*skip_special_tokens=*/false);
@@ -259,14 +262,8 @@ void OpenAiService::Generate(const HttpRequest& http, std::shared_ptr<HttpExchan
     prompt = std::move(encoded).value();
   } else if (req.prompt_tokens) {
     prompt = *req.prompt_tokens;
-    const int64_t vocab = engine_->model_config().vocab_size;
     for (int32_t t : prompt) {
-      if (t >= vocab) {
-        return Error(exchange, endpoint,
-                     BadRequest("token id " + std::to_string(t) + " is outside the vocabulary (" +
-                                    std::to_string(vocab) + ")",
-                                "prompt"));
-      }
+      if (auto e = OutsideVocabulary(t, "prompt")) return Error(exchange, endpoint, *e);
     }
   } else {
     EncodeOptions options;
@@ -279,13 +276,7 @@ void OpenAiService::Generate(const HttpRequest& http, std::shared_ptr<HttpExchan
     return Error(exchange, endpoint, BadRequest("the prompt is empty", chat ? "messages" : "prompt"));
   }
   for (const auto& [token, bias] : req.sampling.logit_bias) {
-    if (token >= engine_->model_config().vocab_size) {
-      return Error(exchange, endpoint,
-                   BadRequest("logit_bias token id " + std::to_string(token) +
-                                  " is outside the vocabulary (" +
-                                  std::to_string(engine_->model_config().vocab_size) + ")",
-                              "logit_bias"));
-    }
+    if (auto e = OutsideVocabulary(token, "logit_bias")) return Error(exchange, endpoint, *e);
   }
   const int64_t max_len = engine_->max_sequence_tokens();
   const int64_t n = static_cast<int64_t>(prompt.size());

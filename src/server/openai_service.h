@@ -60,6 +60,8 @@ class OpenAiService {
   void Detokenize(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
   // A 404 when a request names a model other than the served one ("" names it).
   std::optional<ApiError> UnknownModel(const std::string& model) const;
+  // A 400 naming `param` when `token` (>= 0, as parsed) is not in the model's vocabulary.
+  std::optional<ApiError> OutsideVocabulary(int32_t token, const std::string& param) const;
   // The chat rendered with the model's template (the server's default template kwargs under
   // the request's), or a 400 naming messages.
   std::optional<ApiError> RenderChat(const OrderedJson& messages, const OrderedJson& tools,
