@@ -1,6 +1,7 @@
 #include "server/openai_request.h"
 
 #include <charconv>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <set>
@@ -53,6 +54,17 @@ std::optional<ApiError> ParseObject(const std::string& body, OrderedJson* out) {
     return BadRequest("We could not parse the JSON body of your request: it is not valid JSON.");
   }
   if (!out->is_object()) return BadRequest("The request body must be a JSON object.");
+  return std::nullopt;
+}
+
+// A 400 naming the first field of `j` in none of `known`.
+std::optional<ApiError> UnknownField(const OrderedJson& j,
+                                     std::initializer_list<const std::set<std::string>*> known) {
+  for (const auto& [key, value] : j.items()) {
+    bool found = false;
+    for (const std::set<std::string>* fields : known) found = found || fields->count(key) > 0;
+    if (!found) return BadRequest("Unrecognized request argument supplied: " + key, key);
+  }
   return std::nullopt;
 }
 
@@ -116,6 +128,21 @@ std::optional<ApiError> ReadTokenIds(const OrderedJson& v, const std::string& f,
     }
     out->push_back(static_cast<int32_t>(t.get<int64_t>()));
   }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ReadTools(const OrderedJson& j, OrderedJson* out) {
+  if (!j.contains("tools") || j["tools"].is_null()) return std::nullopt;
+  if (!j["tools"].is_array()) return WrongType("tools", "an array", j["tools"]);
+  *out = j["tools"];
+  return std::nullopt;
+}
+
+std::optional<ApiError> ReadTemplateKwargs(const OrderedJson& j, OrderedJson* out) {
+  const std::string f = "chat_template_kwargs";
+  if (!j.contains(f) || j[f].is_null()) return std::nullopt;
+  if (!j[f].is_object()) return WrongType(f, "an object", j[f]);
+  *out = j[f];
   return std::nullopt;
 }
 
@@ -225,9 +252,8 @@ std::optional<ApiError> ReadPrompt(const OrderedJson& j, ApiRequest* r) {
 std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiRequest* r) {
   OrderedJson j;
   if (auto e = ParseObject(body, &j)) return e;
-  for (const auto& [key, value] : j.items()) {
-    if (CommonFields().count(key) || (chat ? ChatFields() : CompletionFields()).count(key)) continue;
-    return BadRequest("Unrecognized request argument supplied: " + key, key);
+  if (auto e = UnknownField(j, {&CommonFields(), chat ? &ChatFields() : &CompletionFields()})) {
+    return e;
   }
   r->chat = chat;
   std::optional<ApiError> e;
@@ -343,22 +369,14 @@ std::optional<ApiError> ParseApiRequest(const std::string& body, bool chat, ApiR
   i.reset();
   if (fail(ReadInt(j, "best_of", 1, 1, &i))) return e;
   if (chat) {
-    if (j.contains("tools") && !j["tools"].is_null()) {
-      if (!j["tools"].is_array()) return WrongType("tools", "an array", j["tools"]);
-      r->tools = j["tools"];
-    }
+    if (fail(ReadTools(j, &r->tools))) return e;
     if (j.contains("response_format") && !j["response_format"].is_null()) {
       const OrderedJson& f = j["response_format"];
       if (!f.is_object() || !f.contains("type") || f["type"] != "text") {
         return BadRequest("only response_format {\"type\": \"text\"} is supported", "response_format");
       }
     }
-    if (j.contains("chat_template_kwargs") && !j["chat_template_kwargs"].is_null()) {
-      if (!j["chat_template_kwargs"].is_object()) {
-        return WrongType("chat_template_kwargs", "an object", j["chat_template_kwargs"]);
-      }
-      r->chat_template_kwargs = j["chat_template_kwargs"];
-    }
+    if (fail(ReadTemplateKwargs(j, &r->chat_template_kwargs))) return e;
   }
   if (const Status valid = s.Validate(); !valid.ok()) return BadRequest(valid.message());
   return std::nullopt;
@@ -370,11 +388,7 @@ std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRe
   static const std::set<std::string> fields = {
       "model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
       "return_token_strs", "chat_template_kwargs", "tools"};
-  for (const auto& [key, value] : j.items()) {
-    if (!fields.count(key)) {
-      return BadRequest("Unrecognized request argument supplied: " + key, key);
-    }
-  }
+  if (auto e = UnknownField(j, {&fields})) return e;
   const bool has_prompt = j.contains("prompt") && !j["prompt"].is_null();
   const bool has_messages = j.contains("messages") && !j["messages"].is_null();
   if (has_prompt == has_messages) {
@@ -398,27 +412,16 @@ std::optional<ApiError> ParseTokenizeRequest(const std::string& body, TokenizeRe
   if (fail(ReadBool(j, "add_special_tokens", &r->add_special_tokens))) return e;
   if (fail(ReadBool(j, "add_generation_prompt", &r->add_generation_prompt))) return e;
   if (fail(ReadBool(j, "return_token_strs", &r->return_token_strs))) return e;
-  if (j.contains("tools") && !j["tools"].is_null()) {
-    if (!j["tools"].is_array()) return WrongType("tools", "an array", j["tools"]);
-    r->tools = j["tools"];
-  }
-  if (j.contains("chat_template_kwargs") && !j["chat_template_kwargs"].is_null()) {
-    if (!j["chat_template_kwargs"].is_object()) {
-      return WrongType("chat_template_kwargs", "an object", j["chat_template_kwargs"]);
-    }
-    r->chat_template_kwargs = j["chat_template_kwargs"];
-  }
+  if (fail(ReadTools(j, &r->tools))) return e;
+  if (fail(ReadTemplateKwargs(j, &r->chat_template_kwargs))) return e;
   return std::nullopt;
 }
 
 std::optional<ApiError> ParseDetokenizeRequest(const std::string& body, DetokenizeRequest* r) {
   OrderedJson j;
   if (auto e = ParseObject(body, &j)) return e;
-  for (const auto& [key, value] : j.items()) {
-    if (key != "model" && key != "tokens") {
-      return BadRequest("Unrecognized request argument supplied: " + key, key);
-    }
-  }
+  static const std::set<std::string> fields = {"model", "tokens"};
+  if (auto e = UnknownField(j, {&fields})) return e;
   if (auto e = ReadString(j, "model", &r->model)) return e;
   if (!j.contains("tokens") || j["tokens"].is_null()) {
     return BadRequest("'tokens' is required", "tokens");
