@@ -19,7 +19,8 @@
 #   report     the comparison HTML pages and summary.json from whatever runs exist
 # Other settings (env): SERVERS (which of tokenfab tokenfab-nocache llama run; default all;
 #   without llama, LLAMA_SERVER and GGUF may be "-"),
-# TOKENFAB (binary, default build-cuda/tokenfab or build/tokenfab),
+# TOKENFAB (binary, default build-cuda/tokenfab or build/tokenfab), BENCH_CLIENT (the binary whose
+#   `bench` drives every server, default TOKENFAB: an older server keeps today's load generator),
 # SLOTS (llama-server parallel slots, default 64), CTX_PER_SLOT (default 4096),
 # TOKENFAB_PORT (8000), LLAMA_PORT (8080), QUICK=1 (fewer requests, for a smoke run),
 # TOKENFAB_DEVICE (cuda), TRIAL_SECONDS (goodput: seconds of arrivals per trial, default 20),
@@ -31,7 +32,7 @@
 # e.g. "--temperature 1 --top-p 0.95" for sampled rather than greedy requests).
 set -euo pipefail
 if [ $# -ne 4 ]; then
-  sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 HF_MODEL=$(realpath "$1")
@@ -47,6 +48,7 @@ if [ -z "$TOKENFAB" ]; then
   for t in build-cuda/tokenfab build/tokenfab; do [ -x "$t" ] && TOKENFAB=$(realpath "$t") && break; done
 fi
 [ -x "${TOKENFAB:-}" ] || { echo "no tokenfab binary: build with -DTOKENFAB_CUDA=ON or set TOKENFAB" >&2; exit 1; }
+BENCH_CLIENT=$(realpath "${BENCH_CLIENT:-$TOKENFAB}")
 [ -f "$HF_MODEL/config.json" ] && [ -f "$HF_MODEL/tokenizer.json" ] ||
   { echo "$HF_MODEL needs config.json, safetensors and tokenizer.json" >&2; exit 1; }
 
@@ -101,7 +103,7 @@ bench() {  # bench PORT LABEL NAME [bench flags...]
   local port=$1 label=$2 name=$3
   shift 3
   echo "=== $name"
-  "$TOKENFAB" bench --url "http://127.0.0.1:$port" --model model --label "$label" \
+  "$BENCH_CLIENT" bench --url "http://127.0.0.1:$port" --model model --label "$label" \
     --seed "${BENCH_SEED:-1}" \
     --output-json "$OUT/$name.json" --output-html "$OUT/$name.html" --log-level warning "$@" \
     ${EXTRA_BENCH_FLAGS:-} \
@@ -209,7 +211,7 @@ for stage in $STAGES; do
         files=$( (ls "$OUT/$w"-*.json 2>/dev/null || true) | (grep -v -e compare -e '\.server\.json$' || true) |
           paste -sd, -)
         [ -n "$files" ] || continue
-        "$TOKENFAB" bench --merge "$files" --title "tokenfab vs llama-server: $w" \
+        "$BENCH_CLIENT" bench --merge "$files" --title "tokenfab vs llama-server: $w" \
           --output-html "$OUT/$w-compare.html" --output-json "$OUT/$w-compare.json"
       done
       if command -v python3 >/dev/null; then
