@@ -64,12 +64,24 @@ PY
 fi
 
 if has sanitize; then
+  # Two whole models (MoE, sliding window), the attention op tests on CUDA (their scenarios
+  # reach every prefill tile shape, 64- and 128-row, split keys, and the decode kernels) and
+  # the sampling op's.
+  # SANITIZE_TIMEOUT bounds each run (racecheck is the slow one).
+  sanitize() {  # sanitize TOOL NAME BINARY FILTER
+    local tool=$1 name=$2 binary=$3 filter=$4
+    timeout "${SANITIZE_TIMEOUT:-300}" compute-sanitizer --tool "$tool" --error-exitcode 9 \
+      "$binary" --gtest_filter="$filter" >"$OUT/$tool-$name.log" 2>&1
+    local rc=$?
+    note "compute-sanitizer $tool $name: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' \
+      "$OUT/$tool-$name.log" | tail -1) $(grep -E '^\[  PASSED' "$OUT/$tool-$name.log") (rc $rc)"
+  }
   for tool in memcheck racecheck; do
-    filter='*cuda_qwen3_moe_fused*:*cuda_mistral_sliding40_f32*'
-    compute-sanitizer --tool $tool --error-exitcode 9 \
-      $BUILD/tests/model/model_golden_test --gtest_filter="$filter" >"$OUT/$tool.log" 2>&1
-    rc=$?
-    note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/$tool.log" | tail -1) (rc $rc)"
+    sanitize $tool attention $BUILD/tests/backend/backend_ops_test \
+      'Backends/AttentionTest.*/cuda_*:Backends/PrepareThenAttendTest.*/cuda*'
+    sanitize $tool sampling $BUILD/tests/backend/backend_ops_test 'Backends/SampleTest.*/cuda*'
+    sanitize $tool models $BUILD/tests/model/model_golden_test \
+      '*cuda_qwen3_moe_fused*:*cuda_mistral_sliding40_f32*'
   done
 fi
 
