@@ -10,7 +10,10 @@ Step cost: max(weight-read floor, tokens x GEMM cost per token) + decodes x deco
 per sequence. Defaults are fitted to H200 measurements of Llama-3.1-8B (bench/results of
 2026-12-02: decode of 64 sequences at 600 context 6.6 ms, of which attention 1.76 ms; prefill of
 512 tokens 13.6 ms). It predicted 5.0k tok/s at c=64 with the 2048 budget where the GPU gave 4.3k:
-use its ratios between settings, not its absolute numbers.
+use its ratios between settings, not its absolute numbers. Its ratios were refuted too: it
+predicted 1.26x at a cap of 256 and 1.09x at 512, the GPU gave 0.70x and 0.78x
+(bench/results/2026-12-02_h200_sampling-and-prefill-cap_c265124.json), so its mixed-step costs
+are wrong; fit them to a measured mixed step before trusting it again.
 
   python3 tools/model/closed_loop_steps.py [--clients 64 --prompt 512 --output 128]
 """
