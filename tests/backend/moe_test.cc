@@ -154,10 +154,16 @@ TEST_P(MoeExpertsTest, WeightedSumOfRoutedExpertMlps) {
   struct Shape {
     int64_t tokens, experts, k, hidden, inter;
   };
+  // The last two reach the CUDA tensor-core path with several tiles of one expert (expert 0
+  // gets two thirds of the tokens), K not a multiple of its 32-wide steps and partial strips of
+  // 64 output rows; f32 inputs are rounded to bf16 on that path.
   for (const Shape& sh : {Shape{1, 8, 2, 32, 24}, Shape{5, 8, 2, 32, 24}, Shape{17, 4, 1, 17, 9},
-                          Shape{40, 16, 4, 64, 33}, Shape{7, 3, 3, 8, 5}}) {
+                          Shape{40, 16, 4, 64, 33}, Shape{7, 3, 3, 8, 5}, Shape{300, 8, 2, 40, 24},
+                          Shape{70, 6, 3, 136, 72}})
+  for (const DType x_dtype : {act(), DType::kF32}) {
     SCOPED_TRACE(::testing::Message() << sh.tokens << " tokens, " << sh.experts << " experts, top "
-                                      << sh.k << ", H " << sh.hidden << ", I " << sh.inter);
+                                      << sh.k << ", H " << sh.hidden << ", I " << sh.inter
+                                      << ", x " << DTypeName(x_dtype));
     const uint64_t seed = sh.tokens * 1000 + sh.hidden;
     const int64_t t = sh.tokens, e = sh.experts, k = sh.k, h = sh.hidden, in = sh.inter;
     const std::vector<float> x = RoundTo(act(), RandomFloats(t * h, seed, 1));
@@ -177,7 +183,7 @@ TEST_P(MoeExpertsTest, WeightedSumOfRoutedExpertMlps) {
         weights[i * k + j] = 0.1f + 0.9f * float(UniformDouble(seed, 5000 + i, j));
       }
     }
-    DeviceTensor xd = Upload(backend(), x, act(), {t, h});
+    DeviceTensor xd = Upload(backend(), x, x_dtype, {t, h});
     DeviceTensor gd = Upload(backend(), gate_up, w_dtype, {e, 2 * in, h});
     DeviceTensor dd = Upload(backend(), down, w_dtype, {e, h, in});
     DeviceTensor id = UploadI32(backend(), ids, {t, k});
