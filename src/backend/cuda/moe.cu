@@ -78,7 +78,8 @@ Scratch Carve(void* base, int t, int k, int e, int h, int inter, size_t* bytes =
   s.num_tiles = reinterpret_cast<int32_t*>(take(sizeof(int32_t)));
   s.act = reinterpret_cast<float*>(take(sizeof(float) * pairs * inter));
   s.contrib = reinterpret_cast<float*>(take(sizeof(float) * pairs * h));
-  s.x_bf16 = reinterpret_cast<__nv_bfloat16*>(take(sizeof(__nv_bfloat16) * static_cast<size_t>(t) * h));
+  s.x_bf16 =
+      reinterpret_cast<__nv_bfloat16*>(take(sizeof(__nv_bfloat16) * static_cast<size_t>(t) * h));
   if (bytes) *bytes = used;
   return s;
 }
@@ -94,7 +95,8 @@ size_t GroupSharedBytes(int e) { return sizeof(int) * static_cast<size_t>(e) * (
 // tiles, then the pairs laid out expert by expert, each expert's in pair order (deterministic):
 // kGroupThreads pairs at a time, a pair's rank among the same expert's pairs of its warp by
 // __match_any_sync, the warps' counts chained per expert in warp order.
-__global__ void __launch_bounds__(kGroupThreads) GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
+__global__ void __launch_bounds__(kGroupThreads)
+    GroupByExpertKernel(MoeExpertsParams p, Scratch s) {
   WaitForPriorGrids();
   extern __shared__ int group_smem[];
   int* next = group_smem;                        // [E]: counts, then each expert's next slot

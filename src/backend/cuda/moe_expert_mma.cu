@@ -102,11 +102,16 @@ __global__ void __launch_bounds__(kThreads) ExpertMmaKernel(ExpertMmaParams p) {
   constexpr int kHalves = kGated ? 2 : 1;  // gate and up, or down
   float acc[kHalves][kMTiles][kNTiles][4];
 #pragma unroll
-  for (int h = 0; h < kHalves; ++h)
+  for (int h = 0; h < kHalves; ++h) {
 #pragma unroll
-    for (int mi = 0; mi < kMTiles; ++mi)
+    for (int mi = 0; mi < kMTiles; ++mi) {
 #pragma unroll
-      for (int ni = 0; ni < kNTiles; ++ni) acc[h][mi][ni][0] = acc[h][mi][ni][1] = acc[h][mi][ni][2] = acc[h][mi][ni][3] = 0.0f;
+      for (int ni = 0; ni < kNTiles; ++ni) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[h][mi][ni][c] = 0.0f;
+      }
+    }
+  }
 
   const int k_tiles = (k_len + kTileK - 1) / kTileK;
 #pragma unroll
@@ -170,8 +175,8 @@ __global__ void __launch_bounds__(kThreads) ExpertMmaKernel(ExpertMmaParams p) {
           *reinterpret_cast<uint32_t*>(p.act + static_cast<int64_t>(begin + r) * p.inter + col) =
               PackBf16(out[0], out[1]);
         } else {
-          *reinterpret_cast<float2*>(p.contrib + static_cast<int64_t>(p.pairs[begin + r]) * p.hidden +
-                                     col) =
+          float* out = p.contrib + static_cast<int64_t>(p.pairs[begin + r]) * p.hidden + col;
+          *reinterpret_cast<float2*>(out) =
               make_float2(acc[0][mi][ni][2 * half], acc[0][mi][ni][2 * half + 1]);
         }
       }
@@ -187,24 +192,29 @@ bool ExpertMmaSupports(const ExpertMmaParams& p) {
          reinterpret_cast<uintptr_t>(p.contrib) % 8 == 0;
 }
 
-cudaError_t LaunchExpertGateUpMma(const ExpertMmaParams& p, int max_tiles, cudaStream_t stream) {
+namespace {
+
+// Grid (max tiles, strips of kTileN of the kernel's N); tiles past the count exit at once.
+template <bool kGated>
+cudaError_t LaunchExpertMma(const ExpertMmaParams& p, int max_tiles, cudaStream_t stream) {
   if (!ExpertMmaSupports(p)) return cudaErrorInvalidValue;
   if (max_tiles == 0) return cudaSuccess;
-  const dim3 grid(max_tiles, (p.inter + kTileN - 1) / kTileN);
-  cudaFuncSetAttribute(ExpertMmaKernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(Tiles<true>::kSmemBytes));
-  LaunchPdl(ExpertMmaKernel<true>, grid, kThreads, Tiles<true>::kSmemBytes, stream, p);
+  const int n_len = kGated ? p.inter : p.hidden;
+  const dim3 grid(max_tiles, (n_len + kTileN - 1) / kTileN);
+  cudaFuncSetAttribute(ExpertMmaKernel<kGated>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(Tiles<kGated>::kSmemBytes));
+  LaunchPdl(ExpertMmaKernel<kGated>, grid, kThreads, Tiles<kGated>::kSmemBytes, stream, p);
   return cudaGetLastError();
 }
 
+}  // namespace
+
+cudaError_t LaunchExpertGateUpMma(const ExpertMmaParams& p, int max_tiles, cudaStream_t stream) {
+  return LaunchExpertMma<true>(p, max_tiles, stream);
+}
+
 cudaError_t LaunchExpertDownMma(const ExpertMmaParams& p, int max_tiles, cudaStream_t stream) {
-  if (!ExpertMmaSupports(p)) return cudaErrorInvalidValue;
-  if (max_tiles == 0) return cudaSuccess;
-  const dim3 grid(max_tiles, (p.hidden + kTileN - 1) / kTileN);
-  cudaFuncSetAttribute(ExpertMmaKernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(Tiles<false>::kSmemBytes));
-  LaunchPdl(ExpertMmaKernel<false>, grid, kThreads, Tiles<false>::kSmemBytes, stream, p);
-  return cudaGetLastError();
+  return LaunchExpertMma<false>(p, max_tiles, stream);
 }
 
 }  // namespace tokenfab::cuda

@@ -123,14 +123,14 @@ __device__ MaxSumArg BlockMaxSumArg(MaxSumArg v, float* sm, float* ss, int* si) 
 // The largest key K such that the elements with key >= max(K, floor_key) weigh at least `need`
 // in total: each weighs 1 (top-k, kMass false; `weight` unused) or weight(z), its fixed-point
 // mass (top-p). With fraction > 0, need is instead max(1, ceil(fraction * total weight)), the
-// total known after the first pass. K is always the key of an element at or above floor_key with nonzero weight, and the weight
-// of the elements strictly above K is below need: the bit-by-bit definition, found 8 bits at a
-// time. Per pass, the histogram of the current digit over the elements whose higher digits
-// equal the prefix found so far; warp 0 then scans the bins from 255 down, starting from the
-// weight of the elements above the prefix, for the digit where the running weight reaches need.
-// The second pass may gather the elements it matches into `gathered` for the last two
-// (kGatherCapacity above). Every thread of the block calls it and gets K; the histograms are
-// zero on entry and on return.
+// total known after the first pass. K is always the key of an element at or above floor_key
+// with nonzero weight, and the weight of the elements strictly above K is below need: the
+// bit-by-bit definition, found 8 bits at a time. Per pass, the histogram of the current digit
+// over the elements whose higher digits equal the prefix found so far; warp 0 then scans the
+// bins from 255 down, starting from the weight of the elements above the prefix, for the digit
+// where the running weight reaches need. The second pass may gather the elements it matches
+// into `gathered` for the last two (kGatherCapacity above). Every thread of the block calls it
+// and gets K; the histograms are zero on entry and on return.
 template <bool kMass, typename Weight>
 __device__ uint32_t RadixSelect(const float* x, int v, float inv_t, uint32_t floor_key,
                                 Mass need, float fraction, Weight weight, RadixScratch& s,
@@ -184,7 +184,8 @@ __device__ uint32_t RadixSelect(const float* x, int v, float inv_t, uint32_t flo
       ForEachLogit(x, v, [&](int, float xi) { visit(xi * inv_t); });
     }
     __syncthreads();
-    if (tid < kBins) {  // merge the copies and zero them; the rotation keeps lanes on distinct banks
+    // Merge the copies and zero them; the rotation keeps the lanes on distinct banks.
+    if (tid < kBins) {
       Mass sum = 0;
 #pragma unroll
       for (int c = 0; c < 32; ++c) {
