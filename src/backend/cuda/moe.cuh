@@ -2,10 +2,12 @@
 // renormalisation) and the routed expert MLPs.
 //
 // Expert MLPs run grouped by expert: a small kernel counts the tokens each expert received and
-// lays the (token, slot) pairs out expert by expert; the GEMV kernels then give each block one
-// expert that has tokens and a strip of output rows (16-byte weight loads, several rows per
-// warp), and the block loops over that expert's tokens a few at a time, so an expert's weights
-// are streamed once per step for a decode batch.
+// lays the (token, slot) pairs out expert by expert, cut into tiles of one expert's pairs. With
+// about a token per expert or more, the tiles run as grouped GEMMs on tensor cores
+// (moe_expert_mma.cuh). Otherwise GEMV kernels give each block one expert that has tokens and a
+// strip of output rows (16-byte weight loads, several rows per warp), and the block loops over
+// that expert's tokens a few at a time; either way an expert's weights are streamed once per
+// step for a decode batch.
 #pragma once
 
 #include <cuda_bf16.h>
