@@ -5,6 +5,7 @@
 #
 #   BUILD=/root/build-gpu CASES="decode_b1 prefill_4096" bash tools/device/profile.sh [model-config-dir]
 #   CASES="prefill_attention_metrics decode_attention_metrics" ...   # one kernel's counters
+#   CASES=decode_b1_counters ... configs/Qwen3-30B-A3B   # every batch-1 decode kernel, a line each
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-gpu}
@@ -75,6 +76,44 @@ for r in rows[1:]:
 PY
 }
 
+# Why each kernel of a batch-1 decode step takes its time: a line per launch with its duration,
+# DRAM throughput, grid, how long the SMs held a block against the kernel's span (ncu's SM active
+# cycles are a mean over all SMs: with fewer blocks than SMs, a busy SM's share is that mean x
+# SMs / blocks) and the top warp stall reasons (cycles per issued instruction). The kernels of
+# the prefill before the decode steps are left out by name (the GEMVs and the small-batch MoE
+# kernels run at one or two rows only; RMSNorm and PrepareQkv, which the prefill shares, are not
+# listed) and by skipping the first launches (the prefill's lm_head GEMV among them).
+decode_counters() {  # name, kernel-name regex, launches to skip, launches
+  local name=$1 kernel=$2 skip=$3 count=$4
+  TOKENFAB_NO_GRAPHS=1 ncu --clock-control none -k "regex:$kernel" --launch-skip "$skip" \
+    --launch-count "$count" --section LaunchStats --section SpeedOfLight --section SchedulerStats \
+    --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --csv \
+    --print-units base "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" \
+    --dummy-weights --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 \
+    --prompt-lens 16 --batch-sizes 1 --context-lens 600 --max-batch-tokens 1024 \
+    >"$OUT/counters_$name.csv" 2>"$OUT/counters_$name.log"
+  python3 - "$OUT/counters_$name.csv" "$name" <<'PY'
+import collections, csv, re, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+if not rows:
+    sys.exit(print(f"== {sys.argv[2]}: no kernel matched"))
+head = rows[0]
+ni, vi, ki, ii = (head.index(k) for k in ("Metric Name", "Metric Value", "Kernel Name", "ID"))
+launches = collections.OrderedDict()
+for r in rows[1:]:
+    launches.setdefault((r[ii], r[ki]), {})[r[ni]] = r[vi]
+print(f"== {sys.argv[2]}: us, DRAM %, grid, SM-active / elapsed cycles, top stalls")
+for (_, kernel), m in launches.items():
+    num = lambda k: float(m.get(k, "0").replace(",", ""))
+    stalls = {k[len("smsp__average_warps_issue_stalled_"):-len("_per_issue_active.ratio")]: num(k)
+              for k in m if k.startswith("smsp__average_warps_issue_stalled_")}
+    top = ", ".join(f"{k} {v:.1f}" for k, v in sorted(stalls.items(), key=lambda kv: -kv[1])[:3])
+    short = re.sub(r"^.*::", "", re.sub(r"\(.*", "", kernel))[:34]
+    print(f"  {short:34s} {num('Duration') / 1e3:7.1f} {num('DRAM Throughput'):5.1f} "
+          f"{num('Grid Size'):6.0f} {num('SM Active Cycles'):8.0f} / {num('Elapsed Cycles'):<8.0f} {top}")
+PY
+}
+
 CASES=${CASES:-"decode_b1 decode_b64 prefill_4096"}
 for c in $CASES; do
   case $c in
@@ -93,6 +132,9 @@ for c in $CASES; do
     prefill_attention_metrics)
       kernel_metrics prefill_attention FlashPrefill --prompt-lens 4096 --batch-sizes 1 \
         --context-lens 16 --max-batch-tokens 8192 ;;
+    decode_b1_counters)
+      decode_counters decode_b1 '^(RouterKernel|GateUpKernel|DownKernel|AttentionDecodeMma|GemvKernel)' \
+        6 12 ;;
     decode_attention_metrics)
       kernel_metrics decode_attention AttentionDecode --prompt-lens 16 --batch-sizes 64 \
         --context-lens 600 --max-batch-tokens 8192 --kv-cache-gb 12 ;;
