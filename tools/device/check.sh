@@ -65,8 +65,8 @@ fi
 
 if has sanitize; then
   # Two whole models (MoE, sliding window), the attention op tests on CUDA (their scenarios
-  # reach every prefill tile shape, 64- and 128-row, split keys, and the decode kernels) and
-  # the sampling op's.
+  # reach every prefill tile shape, 64- and 128-row, split keys, and the decode kernels), the
+  # sampling op's and the MoE experts' (several tensor-core tiles per expert, K tails).
   # SANITIZE_TIMEOUT bounds each run (racecheck is the slow one).
   sanitize() {  # sanitize TOOL NAME BINARY FILTER
     local tool=$1 name=$2 binary=$3 filter=$4
@@ -80,6 +80,7 @@ if has sanitize; then
     sanitize $tool attention $BUILD/tests/backend/backend_ops_test \
       'Backends/AttentionTest.*/cuda_*:Backends/PrepareThenAttendTest.*/cuda*'
     sanitize $tool sampling $BUILD/tests/backend/backend_ops_test 'Backends/SampleTest.*/cuda*'
+    sanitize $tool moe $BUILD/tests/backend/backend_ops_test 'Backends/MoeExpertsTest.*/cuda*'
     sanitize $tool models $BUILD/tests/model/model_golden_test \
       '*cuda_qwen3_moe_fused*:*cuda_mistral_sliding40_f32*'
   done
