@@ -376,16 +376,10 @@ size_t MoeScratchBytes(int t, int k, int e, int h, int inter) {
   return bytes;
 }
 
-cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
-  if (p.num_tokens == 0) return cudaSuccess;
-  if (p.num_experts > MoeMaxExperts()) return cudaErrorInvalidValue;
-  const bool vec = p.hidden % 8 == 0 && p.inter % 8 == 0 && Aligned16(p.x) &&
-                   Aligned16(p.gate_up) && Aligned16(p.down);
-  const Scratch s = Carve(p.scratch, p.num_tokens, p.top_k, p.num_experts, p.hidden, p.inter);
-  const size_t group_smem = GroupSharedBytes(p.num_experts);
-  cudaFuncSetAttribute(GroupByExpertKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(group_smem));
-  LaunchPdl(GroupByExpertKernel, 1, kGroupThreads, group_smem, stream, p, s);
+namespace {
+
+// The tensor-core kernels' view of the step: x rounded to bf16 when it is f32, act as bf16.
+ExpertMmaParams TensorCoreParams(const MoeExpertsParams& p, const Scratch& s) {
   ExpertMmaParams mma;
   mma.x = p.x_f32 ? s.x_bf16 : static_cast<const __nv_bfloat16*>(p.x);
   mma.pairs = s.pairs;
@@ -400,22 +394,25 @@ cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
   mma.top_k = p.top_k;
   mma.hidden = p.hidden;
   mma.inter = p.inter;
-  if (vec && UseExpertMma(p) && ExpertMmaSupports(mma)) {
-    if (p.x_f32) {
-      const int64_t n8 = static_cast<int64_t>(p.num_tokens) * p.hidden / 8;
-      const int blocks = static_cast<int>(std::min<int64_t>((n8 + 255) / 256, 1024));
-      LaunchPdl(RoundRowsToBf16Kernel, blocks, 256, 0, stream, static_cast<const float*>(p.x),
-                s.x_bf16, n8);
-    }
-    const int max_tiles = MaxTiles(p.num_tokens, p.top_k, p.num_experts);
-    const cudaError_t err = LaunchExpertGateUpMma(mma, max_tiles, stream);
-    if (err != cudaSuccess) return err;
-    const cudaError_t err2 = LaunchExpertDownMma(mma, max_tiles, stream);
-    if (err2 != cudaSuccess) return err2;
-    LaunchPdl(CombineKernel, p.num_tokens, 256, 0, stream, p, s);
-    return cudaGetLastError();
+  return mma;
+}
+
+cudaError_t LaunchExpertsOnTensorCores(const MoeExpertsParams& p, const Scratch& s,
+                                       const ExpertMmaParams& mma, cudaStream_t stream) {
+  if (p.x_f32) {
+    const int64_t n8 = static_cast<int64_t>(p.num_tokens) * p.hidden / 8;
+    const int blocks = static_cast<int>(std::min<int64_t>((n8 + 255) / 256, 1024));
+    LaunchPdl(RoundRowsToBf16Kernel, blocks, 256, 0, stream, static_cast<const float*>(p.x),
+              s.x_bf16, n8);
   }
-  // One grid row per expert that can have tokens; rows past the active count exit at once.
+  const int max_tiles = MaxTiles(p.num_tokens, p.top_k, p.num_experts);
+  const cudaError_t err = LaunchExpertGateUpMma(mma, max_tiles, stream);
+  return err != cudaSuccess ? err : LaunchExpertDownMma(mma, max_tiles, stream);
+}
+
+// One grid row per expert that can have tokens; rows past the active count exit at once.
+void LaunchExpertGemvs(const MoeExpertsParams& p, const Scratch& s, bool vec,
+                       cudaStream_t stream) {
   const int max_active = std::min(p.num_experts, p.num_tokens * p.top_k);
   constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
   const dim3 gate_grid((p.inter + kRowsPerBlock - 1) / kRowsPerBlock, max_active);
@@ -428,6 +425,27 @@ cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
     if (p.x_f32) LaunchPdl(ExpertGateUpKernel<float, 1>, gate_grid, kWarps * 32, 0, stream, p, s);
     else LaunchPdl(ExpertGateUpKernel<__nv_bfloat16, 1>, gate_grid, kWarps * 32, 0, stream, p, s);
     LaunchPdl(ExpertDownKernel<1>, down_grid, kWarps * 32, 0, stream, p, s);
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchMoeExperts(const MoeExpertsParams& p, cudaStream_t stream) {
+  if (p.num_tokens == 0) return cudaSuccess;
+  if (p.num_experts > MoeMaxExperts()) return cudaErrorInvalidValue;
+  const bool vec = p.hidden % 8 == 0 && p.inter % 8 == 0 && Aligned16(p.x) &&
+                   Aligned16(p.gate_up) && Aligned16(p.down);
+  const Scratch s = Carve(p.scratch, p.num_tokens, p.top_k, p.num_experts, p.hidden, p.inter);
+  const size_t group_smem = GroupSharedBytes(p.num_experts);
+  cudaFuncSetAttribute(GroupByExpertKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(group_smem));
+  LaunchPdl(GroupByExpertKernel, 1, kGroupThreads, group_smem, stream, p, s);
+  const ExpertMmaParams mma = TensorCoreParams(p, s);
+  if (vec && UseExpertMma(p) && ExpertMmaSupports(mma)) {
+    const cudaError_t err = LaunchExpertsOnTensorCores(p, s, mma, stream);
+    if (err != cudaSuccess) return err;
+  } else {
+    LaunchExpertGemvs(p, s, vec, stream);
   }
   LaunchPdl(CombineKernel, p.num_tokens, 256, 0, stream, p, s);
   return cudaGetLastError();
