@@ -27,26 +27,9 @@ inline bool PdlEnabled() {
   return enabled;
 }
 
-// TOKENFAB_SMEM_CARVEOUT=P (0 to 100) asks for P% of each SM's unified L1 / shared memory as
-// shared memory for every LaunchPdl kernel (a hint; a kernel needing more still gets it), so
-// that an experiment can give all the small kernels of a decode step one split, without the
-// switches the driver's per-kernel choice may cause. Unset (the default): the driver chooses.
-inline int SmemCarveoutPercent() {
-  static const int percent = [] {
-    const char* v = std::getenv("TOKENFAB_SMEM_CARVEOUT");
-    if (v == nullptr || *v == '\0') return -1;
-    const int p = std::atoi(v);
-    return p >= 0 && p <= 100 ? p : -1;
-  }();
-  return percent;
-}
-
 template <typename... Params, typename... Args>
 void LaunchPdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                const Args&... args) {
-  if (const int percent = SmemCarveoutPercent(); percent >= 0) {
-    cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent);
-  }
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = PdlEnabled() ? 1 : 0;
