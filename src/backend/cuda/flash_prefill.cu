@@ -31,26 +31,110 @@ __device__ __forceinline__ int SwizzledOffset(int row, int chunk) {
   return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
+// Where key position `kpos` of the sequence sits in the cache: its page through the block
+// table, then its row in the page. Page sizes are powers of two in practice (the shift is
+// cheap); any other size takes the division.
+struct PageMap {
+  int size, shift;  // shift < 0: not a power of two
+  __device__ explicit PageMap(int block_size) : size(block_size), shift(-1) {
+    if ((block_size & (block_size - 1)) != 0) return;
+    shift = 0;
+    while ((1 << shift) < block_size) ++shift;
+  }
+  __device__ __forceinline__ int Page(int kpos) const {
+    return shift >= 0 ? kpos >> shift : kpos / size;
+  }
+  __device__ __forceinline__ int Row(int kpos, int page) const { return kpos - page * size; }
+};
+
+// One K or V tile of kN keys into shared memory. Each thread copies the same 16-byte chunk of
+// kN / (kThreads / kChunks) rows, so the loop unrolls and the chunk offset is computed once.
 template <int D>
 __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, const __nv_bfloat16* cache,
                                            const int32_t* table, int kv0, int kv_hi, int g,
-                                           const AttentionParams& p) {
+                                           const PageMap& pages, const AttentionParams& p) {
   constexpr int kChunks = D / 8;
+  constexpr int kRowsPerPass = kThreads / kChunks;
+  static_assert(kThreads % kChunks == 0 && kN % kRowsPerPass == 0, "tile copy shape");
   const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * D;
-  for (int idx = threadIdx.x; idx < kN * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const int kpos = kv0 + r;
+  const int c = threadIdx.x % kChunks, r0 = threadIdx.x / kChunks;
+  const __nv_bfloat16* head = cache + static_cast<int64_t>(g) * D + c * 8;
+#pragma unroll
+  for (int i = 0; i < kN / kRowsPerPass; ++i) {
+    const int r = r0 + i * kRowsPerPass, kpos = kv0 + r;
     const __nv_bfloat16* src = cache;
     int bytes = 0;
     if (kpos < kv_hi) {
-      const int32_t block = table[kpos / p.block_size];
+      const int page = pages.Page(kpos);
+      const int32_t block = table[page];
       if (block >= 0 && block < p.num_blocks) {
-        src = cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) *
-                          head_stride + static_cast<int64_t>(g) * D + c * 8;
+        src = head +
+              (static_cast<int64_t>(block) * p.block_size + pages.Row(kpos, page)) * head_stride;
         bytes = 16;
       }
     }
     CpAsync16(tile + SwizzledOffset<D>(r, c), src, bytes);
+  }
+}
+
+// 2^x on the SFU, subnormal results flushed to 0 (exp2f also rescales subnormal inputs, which
+// costs instructions in the softmax's hot loop for nothing: p below 2^-126 adds nothing).
+__device__ __forceinline__ float Exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// The online softmax of one key tile for a warp's kMT m16 tiles. s holds the raw scores Q.K of
+// this thread's fragment (rows lane/4 and lane/4 + 8 of each m16 tile: half 0 and 1) and becomes
+// p = 2^(s * scale_log2 - m) in place; m (the scaled running max, -inf while no key was visible),
+// l (the running sum) and o (the unnormalised output) move to the new max. The scale folds into
+// the exponent's FFMA. kMask applies the causal, window and length mask first.
+template <bool kMask, int D, int kMT>
+__device__ __forceinline__ void OnlineSoftmax(float (&s)[kMT][kN / 8][4], float (&o)[kMT][D / 8][4],
+                                              float (&m)[kMT][2], float (&l)[kMT][2],
+                                              const int (&pos)[kMT][2], int kv0, int kv_hi,
+                                              int window, float scale_log2, int lane) {
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+    if constexpr (kMask) {
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kv0 + j * 8 + (lane & 3) * 2 + (e & 1), at = pos[mt][e >> 1];
+          const bool ok = key < kv_hi && key <= at && (window == 0 || key > at - window);
+          if (!ok) s[mt][j][e] = -INFINITY;
+        }
+      }
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j)
+        mx = fmaxf(mx, fmaxf(s[mt][j][2 * half], s[mt][j][2 * half + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 2));
+      const float next = fmaxf(m[mt][half], mx * scale_log2);
+      // A row that has seen no key yet keeps -inf; subtracting 0 keeps its p (of -inf) at 0.
+      const float sub = kMask && next == -INFINITY ? 0.0f : next;
+      const float alpha = Exp2(m[mt][half] - sub);  // 0 the first time: o and l are 0
+      m[mt][half] = next;
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kN / 8; ++j) {
+        s[mt][j][2 * half] = Exp2(fmaf(s[mt][j][2 * half], scale_log2, -sub));
+        s[mt][j][2 * half + 1] = Exp2(fmaf(s[mt][j][2 * half + 1], scale_log2, -sub));
+        sum += s[mt][j][2 * half] + s[mt][j][2 * half + 1];
+      }
+      l[mt][half] = l[mt][half] * alpha + sum;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        o[mt][j][2 * half] *= alpha;
+        o[mt][j][2 * half + 1] *= alpha;
+      }
+    }
   }
 }
 
@@ -82,6 +166,7 @@ __global__ void __launch_bounds__(kThreads, kMT == 1 ? kShortTileBlocksPerSm : 1
   const int rows_here = min(kBM, q_len - m0);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  const PageMap pages(p.block_size);
 
   const int first_pos = p.positions[q_begin + m0];
   const int last_pos = p.positions[q_begin + m0 + rows_here - 1];
@@ -106,36 +191,38 @@ __global__ void __launch_bounds__(kThreads, kMT == 1 ? kShortTileBlocksPerSm : 1
   CpAsyncCommit();
 
   // This thread's rows: in each of its warp's m16 tiles, fragment rows lane/4 and lane/4 + 8
-  // ("a" and "b" below).
+  // (half 0 and 1 below).
   const int warp_row0 = warp * 16 * kMT;
-  int pos_a[kMT], pos_b[kMT];
+  int pos[kMT][2];
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
-    const int row_a = warp_row0 + mt * 16 + (lane >> 2), row_b = row_a + 8;
-    pos_a[mt] = row_a < rows_here ? p.positions[q_begin + m0 + row_a] : -1;
-    pos_b[mt] = row_b < rows_here ? p.positions[q_begin + m0 + row_b] : -1;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int row = warp_row0 + mt * 16 + (lane >> 2) + 8 * half;
+      pos[mt][half] = row < rows_here ? p.positions[q_begin + m0 + row] : -1;
+    }
   }
   const float scale_log2 = p.scale * 1.4426950408889634f;  // softmax in base 2
 
   float o[kMT][D / 8][4];
-  float m_a[kMT], m_b[kMT], l_a[kMT], l_b[kMT];
+  float m[kMT][2], l[kMT][2];
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.0f;
-    m_a[mt] = m_b[mt] = -FLT_MAX;
-    l_a[mt] = l_b[mt] = 0.0f;
+    m[mt][0] = m[mt][1] = -INFINITY;
+    l[mt][0] = l[mt][1] = 0.0f;
   }
 
   // Pipeline: V(i) loads while S = Q K(i)^T and the softmax run; K(i+1) loads during P V(i).
   if (kv_lo < kv_hi) {
-    LoadKvTile<D>(k_s, p.k_cache, table, kv_lo, kv_hi, g, p);
+    LoadKvTile<D>(k_s, p.k_cache, table, kv_lo, kv_hi, g, pages, p);
     CpAsyncCommit();
   }
   for (int kv0 = kv_lo; kv0 < kv_hi; kv0 += kN) {
     CpAsyncWait<0>();  // K(i) (and, the first time, Q)
     __syncthreads();
-    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, p);
+    LoadKvTile<D>(v_s, p.v_cache, table, kv0, kv_hi, g, pages, p);
     CpAsyncCommit();
 
     float s[kMT][kN / 8][4];
@@ -168,59 +255,17 @@ __global__ void __launch_bounds__(kThreads, kMT == 1 ? kShortTileBlocksPerSm : 1
     __syncthreads();  // every warp is done with k_s
     const bool more = kv0 + kN < kv_hi;
     if (more) {
-      LoadKvTile<D>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, p);
+      LoadKvTile<D>(k_s, p.k_cache, table, kv0 + kN, kv_hi, g, pages, p);
       CpAsyncCommit();
     }
-    // Mask (only tiles that reach past the block's first query or into its window's edge need
-    // it), scale, and the online softmax of each m16 tile.
-    const bool needs_mask = kv0 + kN > first_pos ||
+    // Only tiles that reach past the block's first query, past the split's end or into its
+    // window's edge need the mask; the rest (most of a long prompt) skip its arithmetic.
+    const bool needs_mask = kv0 + kN > first_pos || kv0 + kN > kv_hi ||
                             (p.sliding_window > 0 && kv0 <= last_pos - p.sliding_window);
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-      float mx_a = -FLT_MAX, mx_b = -FLT_MAX;
-#pragma unroll
-      for (int j = 0; j < kN / 8; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = kv0 + j * 8 + (lane & 3) * 2 + (e & 1);
-          const int pos = e < 2 ? pos_a[mt] : pos_b[mt];
-          const bool ok = !needs_mask || (key < kv_hi && key <= pos &&
-                                          (p.sliding_window == 0 || key > pos - p.sliding_window));
-          s[mt][j][e] = ok ? s[mt][j][e] * scale_log2 : -FLT_MAX;
-        }
-        mx_a = fmaxf(mx_a, fmaxf(s[mt][j][0], s[mt][j][1]));
-        mx_b = fmaxf(mx_b, fmaxf(s[mt][j][2], s[mt][j][3]));
-      }
-#pragma unroll
-      for (int off = 1; off <= 2; off <<= 1) {
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(kFullMask, mx_a, off));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(kFullMask, mx_b, off));
-      }
-      const float new_a = fmaxf(m_a[mt], mx_a), new_b = fmaxf(m_b[mt], mx_b);
-      // Rows with nothing visible yet keep max -FLT_MAX: their p are exactly 0.
-      const float alpha_a = exp2f(m_a[mt] - new_a), alpha_b = exp2f(m_b[mt] - new_b);
-      m_a[mt] = new_a;
-      m_b[mt] = new_b;
-      float sum_a = 0.0f, sum_b = 0.0f;
-#pragma unroll
-      for (int j = 0; j < kN / 8; ++j) {
-        float* v = s[mt][j];
-        v[0] = v[0] == -FLT_MAX ? 0.0f : exp2f(v[0] - new_a);
-        v[1] = v[1] == -FLT_MAX ? 0.0f : exp2f(v[1] - new_a);
-        v[2] = v[2] == -FLT_MAX ? 0.0f : exp2f(v[2] - new_b);
-        v[3] = v[3] == -FLT_MAX ? 0.0f : exp2f(v[3] - new_b);
-        sum_a += v[0] + v[1];
-        sum_b += v[2] + v[3];
-      }
-      l_a[mt] = l_a[mt] * alpha_a + sum_a;
-      l_b[mt] = l_b[mt] * alpha_b + sum_b;
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j) {
-        o[mt][j][0] *= alpha_a;
-        o[mt][j][1] *= alpha_a;
-        o[mt][j][2] *= alpha_b;
-        o[mt][j][3] *= alpha_b;
-      }
+    if (needs_mask) {
+      OnlineSoftmax<true, D, kMT>(s, o, m, l, pos, kv0, kv_hi, p.sliding_window, scale_log2, lane);
+    } else {
+      OnlineSoftmax<false, D, kMT>(s, o, m, l, pos, kv0, kv_hi, p.sliding_window, scale_log2, lane);
     }
     if (more) {
       CpAsyncWait<1>();  // V(i); K(i+1) may still be in flight
@@ -258,7 +303,7 @@ __global__ void __launch_bounds__(kThreads, kMT == 1 ? kShortTileBlocksPerSm : 1
 
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
-    float la = l_a[mt], lb = l_b[mt];
+    float la = l[mt][0], lb = l[mt][1];
 #pragma unroll
     for (int off = 1; off <= 2; off <<= 1) {
       la += __shfl_xor_sync(kFullMask, la, off);
@@ -283,7 +328,7 @@ __global__ void __launch_bounds__(kThreads, kMT == 1 ? kShortTileBlocksPerSm : 1
               make_float2(o[mt][j][2 * half], o[mt][j][2 * half + 1]);
         }
         if ((lane & 3) == 0) {
-          p.partial_ml[slot * 2] = (half == 0 ? m_a[mt] : m_b[mt]) * kLn2;
+          p.partial_ml[slot * 2] = m[mt][half] * kLn2;  // -inf: nothing visible
           p.partial_ml[slot * 2 + 1] = half == 0 ? la : lb;
         }
       }
@@ -317,8 +362,7 @@ cudaError_t Launch(const AttentionParams& p, int max_query_len, cudaStream_t str
                   p.num_seqs - p.first_seq);
   const auto kernel =
       p.splits > 1 ? FlashPrefillKernel<D, true, kMT> : FlashPrefillKernel<D, false, kMT>;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(smem));
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   LaunchPdl(kernel, grid, kThreads, smem, stream, p);
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess || p.splits == 1) return err;
@@ -343,7 +387,9 @@ bool FlashPrefillSupports(const AttentionParams& p) {
 FlashPrefillShape FlashPrefillShapeFor(int max_query_len, int num_q_heads, int num_seqs,
                                        int max_keys, int num_sms) {
   FlashPrefillShape shape;
-  auto blocks = [&](int rows) { return (max_query_len + rows - 1) / rows * num_q_heads * num_seqs; };
+  auto blocks = [&](int rows) {
+    return (max_query_len + rows - 1) / rows * num_q_heads * num_seqs;
+  };
   // Long prompts: 128-row tiles, which alone fill the GPU.
   if (blocks(kRowsPerTile<2>) >= num_sms) return shape;
   // A short chunk: 64-row tiles, and each tile's keys split until the grid fills the SMs in
