@@ -276,6 +276,20 @@ TEST_P(AttentionTest, ManyPromptsTakeFullTiles) {
   Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 600);
 }
 
+// Prompts of a few hundred tokens, some after a cached prefix, enough of them that with 8 or
+// more query heads the CUDA tensor-core prefill kernel takes its long-prompt tiles (which fill
+// the GPU alone): several query tiles per prompt, each with its own causal diagonal, many key
+// tiles through both pipeline stages, and a sliding window whose edge crosses the tiles (the
+// test above has at most two key tiles per query tile).
+TEST_P(AttentionTest, LongPromptsTakeFullTiles) {
+  const HeadConfig h = std::get<1>(GetParam());
+  if (h.d != 64 && h.d != 128) GTEST_SKIP() << "not a tensor-core prefill shape";
+  const std::vector<SeqShape> seqs = {{0, 390},  {150, 200}, {0, 260},
+                                      {70, 129}, {0, 300},   {33, 180}};
+  Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 700);
+  Run(seqs, 100, 1.0f / std::sqrt(float(h.d)), 701);
+}
+
 TEST_P(AttentionTest, OtherSoftmaxScale) {
   uint64_t seed = 300;
   for (const auto& seqs : Scenarios()) Run(seqs, 0, 0.3f, seed++);
