@@ -85,10 +85,13 @@ int32_t DecodeSequenceTokens(int32_t context, int32_t steps) {
 }
 
 // Seconds per decode step of `batch` sequences at `context` tokens of context. The contexts
-// are prefilled several sequences per forward, up to the engine's token budget.
-Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_t steps,
-                          uint64_t seed, const SamplingParams& rule) {
-  BenchSequences seqs(engine, batch);
+// are prefilled several sequences per forward, up to the engine's token budget. With `chunk` >
+// 0 every step also prefills `chunk` tokens of another sequence (positions 0 .. chunk - 1, the
+// same every step), after the decodes as the scheduler lays out a step that admits a prompt
+// while others decode; the chunk's last row is sampled too.
+Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_t chunk,
+                          int32_t steps, uint64_t seed, const SamplingParams& rule) {
+  BenchSequences seqs(engine, batch + 1);
   const int32_t bs = engine.config().block_size;
   const int32_t budget = engine.config().max_batch_tokens;
   const int64_t vocab = engine.model_config().vocab_size;
@@ -98,6 +101,8 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
     prompts[s] = RandomTokens(context, vocab, seed, 100 + s);
     TF_RETURN_IF_ERROR(seqs.Reserve(s, DecodeSequenceTokens(context, steps)));
   }
+  const std::vector<int32_t> chunk_tokens = RandomTokens(chunk, vocab, seed, 99);
+  if (chunk > 0) TF_RETURN_IF_ERROR(seqs.Reserve(batch, chunk));
   std::vector<int32_t> done(batch, 0);
   for (int32_t s = 0; s < batch;) {  // pack prefill chunks of several sequences per forward
     std::vector<SequenceChunk> chunks;
@@ -114,10 +119,11 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
     while (s < batch && done[s] == context) ++s;
   }
   // Sampled on the device, as a serving step would: only ids come back.
-  std::vector<int32_t> next(batch, 1);
+  const int32_t rows = batch + (chunk > 0 ? 1 : 0);
+  std::vector<int32_t> next(rows, 1);
   std::vector<float> next_logprobs;
-  std::vector<DeviceSamplingParams> sampling(batch);
-  for (int32_t s = 0; s < batch; ++s) {
+  std::vector<DeviceSamplingParams> sampling(rows);
+  for (int32_t s = 0; s < rows; ++s) {
     sampling[s] = SamplingRule(rule, HashCounter(seed, 200, s), /*step=*/0);
   }
   ForwardOutputs out;
@@ -131,6 +137,7 @@ Result<double> TimeDecode(Engine& engine, int32_t batch, int32_t context, int32_
       chunks.push_back({std::span<const int32_t>(&next[s], 1), context + step, seqs.blocks(s),
                         LogitRows::kLast});
     }
+    if (chunk > 0) chunks.push_back({chunk_tokens, 0, seqs.blocks(batch), LogitRows::kLast});
     const ForwardBatch fb = BuildForwardBatch(chunks, bs);
     for (DeviceSamplingParams& d : sampling) d.step = static_cast<uint64_t>(step);
     const double start = Now();
@@ -163,12 +170,14 @@ double TimeHostSampler(int64_t vocab, const SamplingParams& p, uint64_t seed) {
   return Median(times);
 }
 
-// Why a case of `seqs` sequences of `tokens` tokens each cannot run, or "" if its KV fits the
+// Why a case whose sequences hold these token counts cannot run, or "" if its KV fits the
 // cache (checked before the case runs, so a grid of batch sizes and contexts can reach past the
 // memory at its corners without losing the cases that fit).
-std::string KvShortfall(Engine& engine, int64_t seqs, int64_t tokens) {
+std::string KvShortfall(Engine& engine, std::initializer_list<std::pair<int64_t, int64_t>> seqs) {
   const int64_t block_size = engine.config().block_size;
-  const int64_t needed = seqs * ((tokens + block_size - 1) / block_size);
+  int64_t needed = 0;
+  for (const auto& [count, tokens] : seqs)
+    needed += count * ((tokens + block_size - 1) / block_size);
   const int64_t have = engine.block_pool().num_free();
   if (needed <= have) return "";
   return "needs " + std::to_string(needed) + " KV blocks of " + std::to_string(block_size) +
@@ -188,6 +197,7 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   out["dummy_weights"] = engine.config().dummy_weights;
   out["prefill"] = Json::array();
   out["decode"] = Json::array();
+  out["mixed"] = Json::array();
   out["skipped"] = Json::array();
   DeviceCeilings ceilings;
   DeviceProbe* probe = engine.model().backend().probe();
@@ -204,7 +214,8 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   const int kv_size = static_cast<int>(DTypeSize(engine.model().backend().activation_dtype()));
 
   const int64_t cases = static_cast<int64_t>(o.prompt_lens.size() * o.prefix_lens.size() +
-                                             o.batch_sizes.size() * o.context_lens.size()) +
+                                             o.batch_sizes.size() * o.context_lens.size() *
+                                                 (1 + o.mixed_prefill_lens.size())) +
                         (o.score_len > 0 ? 1 : 0);
   ProgressBar progress("bench-engine", cases);
   int64_t done = 0;
@@ -212,7 +223,7 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
     for (int32_t n : o.prompt_lens) {
       const std::string what = "prefill " + std::to_string(n) +
                                (prefix > 0 ? " after " + std::to_string(prefix) : "");
-      if (const std::string why = KvShortfall(engine, 1, prefix + n); !why.empty()) {
+      if (const std::string why = KvShortfall(engine, {{1, prefix + n}}); !why.empty()) {
         out["skipped"].push_back({{"phase", "prefill"},
                                   {"prompt_tokens", n},
                                   {"prefix_tokens", prefix},
@@ -249,15 +260,15 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
   for (int32_t context : o.context_lens) {
     for (int32_t batch : o.batch_sizes) {
       if (const std::string why =
-              KvShortfall(engine, batch, DecodeSequenceTokens(context, o.decode_steps));
+              KvShortfall(engine, {{batch, DecodeSequenceTokens(context, o.decode_steps)}});
           !why.empty()) {
         out["skipped"].push_back(
             {{"phase", "decode"}, {"batch", batch}, {"context", context}, {"reason", why}});
         progress.Update(++done, "decode batch " + std::to_string(batch) + " skipped");
         continue;
       }
-      TF_ASSIGN_OR_RETURN(const double t, TimeDecode(engine, batch, context, o.decode_steps,
-                                                     o.seed, o.decode_sampling));
+      TF_ASSIGN_OR_RETURN(const double t, TimeDecode(engine, batch, context, /*chunk=*/0,
+                                                     o.decode_steps, o.seed, o.decode_sampling));
       const double bytes = DecodeWeightBytes(mc, batch, weight_size) +
                            DecodeKvBytes(mc, batch, context, kv_size);
       Json row = {{"batch", batch},          {"context", context},
@@ -269,6 +280,65 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
       }
       out["decode"].push_back(row);
       progress.Update(++done, "decode batch " + std::to_string(batch));
+    }
+  }
+  for (int32_t chunk : o.mixed_prefill_lens) {
+    for (int32_t context : o.context_lens) {
+      for (int32_t batch : o.batch_sizes) {
+        const std::string what =
+            "mixed: batch " + std::to_string(batch) + " + prefill " + std::to_string(chunk);
+        std::string why = KvShortfall(
+            engine, {{batch, DecodeSequenceTokens(context, o.decode_steps)}, {1, chunk}});
+        if (batch + chunk > engine.config().max_batch_tokens) {
+          why = "the step's " + std::to_string(batch + chunk) + " tokens exceed the " +
+                std::to_string(engine.config().max_batch_tokens) + " of --max-batch-tokens";
+        }
+        if (!why.empty()) {
+          out["skipped"].push_back({{"phase", "mixed"},
+                                    {"prompt_tokens", chunk},
+                                    {"batch", batch},
+                                    {"context", context},
+                                    {"reason", why}});
+          progress.Update(++done, what + " skipped");
+          continue;
+        }
+        // The mixed step, then its two halves alone, side by side.
+        TF_ASSIGN_OR_RETURN(const double t, TimeDecode(engine, batch, context, chunk,
+                                                       o.decode_steps, o.seed, o.decode_sampling));
+        TF_ASSIGN_OR_RETURN(const double decode,
+                            TimeDecode(engine, batch, context, /*chunk=*/0, o.decode_steps, o.seed,
+                                       o.decode_sampling));
+        const std::vector<int32_t> tokens = RandomTokens(chunk, mc.vocab_size, o.seed, 99);
+        TF_RETURN_IF_ERROR(TimePrefill(engine, {}, tokens).status());  // warm-up
+        std::vector<double> prefills;
+        for (int32_t r = 0; r < o.repeats; ++r) {
+          TF_ASSIGN_OR_RETURN(const double p, TimePrefill(engine, {}, tokens));
+          prefills.push_back(p);
+        }
+        const double prefill = Median(prefills);
+        const double flops = PrefillFlops(mc, chunk, 0) + batch * PrefillFlops(mc, 1, context);
+        const double bytes = DecodeWeightBytes(mc, batch + chunk, weight_size) +
+                             DecodeKvBytes(mc, batch, context, kv_size);
+        Json row = {{"prompt_tokens", chunk},
+                    {"batch", batch},
+                    {"context", context},
+                    {"step_seconds", t},
+                    {"tokens_per_s", (batch + chunk) / t},
+                    {"decode_step_seconds", decode},
+                    {"prefill_seconds", prefill},
+                    {"gain_over_separate", (decode + prefill) / t},
+                    {"flops", flops},
+                    {"bytes", bytes}};
+        if (ceilings.matmul_tflops > 0 && ceilings.read_gb_per_s > 0) {
+          const double compute = flops / (ceilings.matmul_tflops * 1e12);
+          const double memory = bytes / (ceilings.read_gb_per_s * 1e9);
+          row["floor_seconds"] = std::max(compute, memory);
+          row["bound"] = compute >= memory ? "compute" : "memory";
+          row["roofline_fraction"] = std::max(compute, memory) / t;
+        }
+        out["mixed"].push_back(row);
+        progress.Update(++done, what);
+      }
     }
   }
   const SamplingParams& rule = o.decode_sampling;
@@ -323,11 +393,22 @@ std::string FormatEngineBench(const Json& r) {
                   d["step_seconds"].get<double>(), fraction(d));
     s += line;
   }
+  for (const Json& m : r.value("mixed", Json::array())) {
+    std::snprintf(line, sizeof(line),
+                  "mixed     %6d  %5d  %7d  %10.1f  %8.4f  %6.1f%%  alone: decode %.4f + "
+                  "prefill %.4f (%.2fx)\n",
+                  m["prompt_tokens"].get<int>(), m["batch"].get<int>(), m["context"].get<int>(),
+                  m["tokens_per_s"].get<double>(), m["step_seconds"].get<double>(), fraction(m),
+                  m["decode_step_seconds"].get<double>(), m["prefill_seconds"].get<double>(),
+                  m["gain_over_separate"].get<double>());
+    s += line;
+  }
   for (const Json& k : r.value("skipped", Json::array())) {
-    const bool prefill = k["phase"] == "prefill";
-    std::snprintf(line, sizeof(line), "%-8s  %6d  %5d  %7s  skipped: %s\n",
-                  k["phase"].get<std::string>().c_str(),
-                  prefill ? k["prompt_tokens"].get<int>() : 1, prefill ? 1 : k["batch"].get<int>(),
+    const std::string phase = k["phase"].get<std::string>();
+    const bool prefill = phase == "prefill";
+    std::snprintf(line, sizeof(line), "%-8s  %6d  %5d  %7s  skipped: %s\n", phase.c_str(),
+                  phase == "decode" ? 1 : k["prompt_tokens"].get<int>(),
+                  prefill ? 1 : k["batch"].get<int>(),
                   prefill ? "-" : std::to_string(k["context"].get<int>()).c_str(),
                   k["reason"].get<std::string>().c_str());
     s += line;

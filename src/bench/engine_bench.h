@@ -1,13 +1,15 @@
 // bench-engine: the forward pass's speed, without HTTP or scheduling in the way.
 //
 // Measures prefill (one prompt of N tokens, optionally after P tokens already in the KV cache as
-// after a prefix-cache hit; logits of the last row), decode (B sequences with
-// C tokens of context, each step one token per sequence) and scoring (all-row logits), each
-// after a warm-up, as the median of several runs. First it measures the device's own ceilings
-// (read bandwidth, copy bandwidth, GEMM rate) and then reports each case's tokens per second
-// and its fraction of the roofline: for decode, (weights actually read + KV read) over the
-// read bandwidth; for prefill, the slower of its flops over the GEMM rate and its weight (and
-// prefix KV) bytes over the read bandwidth. Results are JSON for bench/results/.
+// after a prefix-cache hit; logits of the last row), decode (B sequences with C tokens of
+// context, each step one token per sequence), mixed steps (those B decodes and a prompt in one
+// forward, as a serving step that admits a prompt while others decode, timed beside its two
+// halves alone) and scoring (all-row logits), each after a warm-up, as the median of several
+// runs. First it measures the device's own ceilings (read bandwidth, copy bandwidth, GEMM rate)
+// and then reports each case's tokens per second and its fraction of the roofline: for decode,
+// (weights actually read + KV read) over the read bandwidth; for prefill and mixed steps, the
+// slower of their flops over the GEMM rate and their weight (and KV) bytes over the read
+// bandwidth. Results are JSON for bench/results/.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,9 @@ struct EngineBenchOptions {
   std::vector<int32_t> prefix_lens = {0};  // tokens in the KV cache before each prompt
   std::vector<int32_t> batch_sizes = {1, 8};
   std::vector<int32_t> context_lens = {128};
+  // Mixed steps: for each of these prompt lengths and each (batch, context) of the decode grid,
+  // one forward that decodes the batch and prefills the prompt, against the two alone.
+  std::vector<int32_t> mixed_prefill_lens;
   int32_t decode_steps = 8;
   int32_t repeats = 3;
   int32_t score_len = 512;  // 0 skips the scoring run

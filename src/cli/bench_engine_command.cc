@@ -34,6 +34,9 @@ Command BenchEngineCommand() {
        "(default 0)"},
       {"batch-sizes", true, "decode batch sizes (default 1,8)"},
       {"context-lens", true, "decode context lengths (default 128)"},
+      {"mixed-prefill-lens", true,
+       "prompt lengths prefilled in the same step as each decode batch, timed against the "
+       "two alone (default none)"},
       {"decode-steps", true, "timed decode steps per case (default 8)"},
       {"repeats", true, "prefill runs per length; the median is reported (default 3)"},
       {"score-len", true, "tokens of the scoring run, 0 to skip (default 512)"},
@@ -50,6 +53,7 @@ Command BenchEngineCommand() {
     TF_ASSIGN_OR_RETURN(o.prefix_lens, IntList(flags, "prefix-lens", {0}, /*min=*/0));
     TF_ASSIGN_OR_RETURN(o.batch_sizes, IntList(flags, "batch-sizes", {1, 8}));
     TF_ASSIGN_OR_RETURN(o.context_lens, IntList(flags, "context-lens", {128}));
+    TF_ASSIGN_OR_RETURN(o.mixed_prefill_lens, IntList(flags, "mixed-prefill-lens", {}));
     TF_ASSIGN_OR_RETURN(const int64_t steps, flags.GetInt("decode-steps", 8));
     TF_ASSIGN_OR_RETURN(const int64_t repeats, flags.GetInt("repeats", 3));
     TF_ASSIGN_OR_RETURN(const int64_t score_len, flags.GetInt("score-len", 512));

@@ -15,12 +15,13 @@
 namespace tokenfab {
 namespace {
 
-std::unique_ptr<Engine> SmallEngine(int32_t num_kv_blocks) {
+std::unique_ptr<Engine> SmallEngine(int32_t num_kv_blocks, int32_t max_batch_tokens = 2048) {
   RegisterBuiltinBackends();
   EngineConfig c;
   c.model_dir = testing::TestDataPath("models/llama_gqa4_llama3rope_classic");
   c.num_threads = 2;
   c.num_kv_blocks = num_kv_blocks;  // of 16 tokens
+  c.max_batch_tokens = max_batch_tokens;
   auto engine = Engine::Create(c);
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   return engine.ok() ? std::move(engine).value() : nullptr;
@@ -116,6 +117,62 @@ TEST(EngineBenchTest, PrefillAfterACachedPrefixCountsOnlyTheNewTokens) {
   EXPECT_NE(FormatEngineBench(r).find("prefill       40      1       24"), std::string::npos)
       << FormatEngineBench(r);
   EXPECT_EQ(engine->block_pool().num_free(), 64);
+}
+
+TEST(EngineBenchTest, MixedStepsAreTimedBesideTheirHalvesAlone) {
+  auto engine = SmallEngine(64);
+  ASSERT_NE(engine, nullptr);
+  EngineBenchOptions o = SmallOptions();
+  o.prompt_lens = {};
+  o.mixed_prefill_lens = {24};
+  ASSERT_OK_AND_ASSIGN(const Json r, RunEngineBench(*engine, o));
+  ASSERT_EQ(r["decode"].size(), 2u);
+  ASSERT_EQ(r["mixed"].size(), 2u);
+  const ModelConfig& mc = engine->model_config();
+  const int weight_size = static_cast<int>(DTypeSize(engine->model().weights().embed.dtype));
+  const int kv_size = static_cast<int>(DTypeSize(engine->model().backend().activation_dtype()));
+  for (int i = 0; i < 2; ++i) {
+    const Json& m = r["mixed"][i];
+    const int batch = i == 0 ? 1 : 3;
+    EXPECT_EQ(m["batch"], batch);
+    EXPECT_EQ(m["context"], 20);
+    EXPECT_EQ(m["prompt_tokens"], 24);
+    const double t = m["step_seconds"].get<double>();
+    const double decode = m["decode_step_seconds"].get<double>();
+    const double prefill = m["prefill_seconds"].get<double>();
+    EXPECT_GT(t, 0.0);
+    EXPECT_GT(decode, 0.0);
+    EXPECT_GT(prefill, 0.0);
+    EXPECT_NEAR(m["tokens_per_s"].get<double>(), (batch + 24) / t, 1e-6);
+    EXPECT_NEAR(m["gain_over_separate"].get<double>(), (decode + prefill) / t, 1e-9);
+    // One step's work: the prompt's flops plus one token's after `context` per decode; the
+    // weights once for all of its tokens plus every decode's KV.
+    EXPECT_DOUBLE_EQ(m["flops"].get<double>(),
+                     PrefillFlops(mc, 24, 0) + batch * PrefillFlops(mc, 1, 20));
+    EXPECT_DOUBLE_EQ(m["bytes"].get<double>(), DecodeWeightBytes(mc, batch + 24, weight_size) +
+                                                   DecodeKvBytes(mc, batch, 20, kv_size));
+  }
+  EXPECT_NE(FormatEngineBench(r).find("mixed         24      3       20"), std::string::npos)
+      << FormatEngineBench(r);
+  EXPECT_EQ(engine->block_pool().num_free(), 64);
+}
+
+TEST(EngineBenchTest, MixedStepsOverTheTokenBudgetAreSkipped) {
+  constexpr int32_t budget = 40;
+  auto engine = SmallEngine(64, budget);
+  ASSERT_NE(engine, nullptr);
+  EngineBenchOptions o = SmallOptions();
+  o.prompt_lens = {};
+  o.batch_sizes = {3};
+  o.mixed_prefill_lens = {budget - 3, budget - 2};
+  ASSERT_OK_AND_ASSIGN(const Json r, RunEngineBench(*engine, o));
+  ASSERT_EQ(r["mixed"].size(), 1u);
+  EXPECT_EQ(r["mixed"][0]["prompt_tokens"], budget - 3);
+  ASSERT_EQ(r["skipped"].size(), 1u);
+  EXPECT_EQ(r["skipped"][0]["phase"], "mixed");
+  EXPECT_EQ(r["skipped"][0]["reason"], "the step's " + std::to_string(budget + 1) +
+                                           " tokens exceed the " + std::to_string(budget) +
+                                           " of --max-batch-tokens");
 }
 
 TEST(EngineBenchTest, SkipsCasesWhoseKvDoesNotFitAndRunsTheRest) {
