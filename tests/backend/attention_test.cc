@@ -267,8 +267,9 @@ TEST_P(AttentionTest, ShortChunkAfterLongPrefix) {
 }
 
 // Enough prompts (24 of 33 new tokens, most after a cached prefix) that with 8 or more query
-// heads the CUDA tensor-core prefill kernel's 128-row tiles alone fill the GPU, the path of
-// long prompts (the scenarios above, with their few tiles, take its 64-row tiles).
+// heads the CUDA wgmma prefill kernel's tiles alone fill the GPU, the path of long prompts (the
+// scenarios above, with their few tiles, take the mma.sync kernel's 64-row tiles); only the
+// first of each tile's warpgroups has rows.
 TEST_P(AttentionTest, ManyPromptsTakeFullTiles) {
   const HeadConfig h = std::get<1>(GetParam());
   std::vector<SeqShape> seqs;
@@ -277,11 +278,10 @@ TEST_P(AttentionTest, ManyPromptsTakeFullTiles) {
 }
 
 // Prompts of a few hundred tokens, some after a cached prefix, enough of them that with 8 or
-// more query heads the CUDA tensor-core prefill kernel takes its long-prompt tiles (which fill
-// the GPU alone): several query tiles per prompt, each with its own causal diagonal, many key
-// tiles through both pipeline stages, and a sliding window whose edge crosses the tiles (the
-// test above has at most two key tiles per query tile).
-TEST_P(AttentionTest, LongPromptsTakeFullTiles) {
+// more query heads the CUDA wgmma prefill kernel takes them (its 192-row tiles fill the GPU):
+// several warpgroups per tile, each with its own causal diagonal, many key tiles, both
+// pipeline stages, and a sliding window whose edge crosses the tiles.
+TEST_P(AttentionTest, LongPromptsTakeWarpgroupTiles) {
   const HeadConfig h = std::get<1>(GetParam());
   if (h.d != 64 && h.d != 128) GTEST_SKIP() << "not a tensor-core prefill shape";
   const std::vector<SeqShape> seqs = {{0, 390},  {150, 200}, {0, 260},

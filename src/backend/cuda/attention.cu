@@ -3,6 +3,7 @@
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/attention_impl.cuh"
 #include "backend/cuda/common_impl.cuh"
+#include "backend/cuda/paged_kv_impl.cuh"
 
 namespace tokenfab::cuda {
 namespace {
@@ -30,6 +31,7 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
   const KeyRange keys = SplitKeyRange(pos, p.sliding_window, split, p.splits);
   const int my_begin = keys.begin, my_end = keys.end;
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  const PageMap pages(p.block_size);
   const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * d;
 
   for (int i = tid; i < group * d; i += kThreads) {
@@ -57,14 +59,16 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
     const int n = min(kTile, my_end - tile);
     if (tid < n) {  // score key `tile + tid` against every head of the group
       const int kpos = tile + tid;
-      const int32_t block = table[kpos / p.block_size];
+      const int page = pages.Page(kpos);
+      const int32_t block = table[page];
       float sc[kAttentionMaxGroup];
 #pragma unroll
       for (int gi = 0; gi < kAttentionMaxGroup; ++gi) sc[gi] = 0.0f;
       if (block >= 0 && block < p.num_blocks) {
         const __nv_bfloat16* k =
-            p.k_cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) *
-                            head_stride + static_cast<int64_t>(g) * d;
+            p.k_cache +
+            (static_cast<int64_t>(block) * p.block_size + pages.Row(kpos, page)) * head_stride +
+            static_cast<int64_t>(g) * d;
         if constexpr (kVec) {
           for (int e = 0; e < d; e += 8) {
             float kv[8];
@@ -126,11 +130,13 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
     if (has_d0) {
       for (int j = my_kg; j < n; j += key_groups) {
         const int kpos = tile + j;
-        const int32_t block = table[kpos / p.block_size];
+        const int page = pages.Page(kpos);
+        const int32_t block = table[page];
         if (block < 0 || block >= p.num_blocks) continue;
         const __nv_bfloat16* v =
-            p.v_cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) *
-                            head_stride + static_cast<int64_t>(g) * d;
+            p.v_cache +
+            (static_cast<int64_t>(block) * p.block_size + pages.Row(kpos, page)) * head_stride +
+            static_cast<int64_t>(g) * d;
         const float v0 = ToFloat(v[d0]);
         const float v1 = has_d1 ? ToFloat(v[d0 + kThreads]) : 0.0f;
 #pragma unroll

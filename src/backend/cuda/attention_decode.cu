@@ -4,6 +4,7 @@
 #include "backend/cuda/attention_impl.cuh"
 #include "backend/cuda/common_impl.cuh"
 #include "backend/cuda/mma_impl.cuh"
+#include "backend/cuda/paged_kv_impl.cuh"
 
 namespace tokenfab::cuda {
 namespace {
@@ -134,11 +135,13 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
     for (int i = 0; i < 8; ++i) acc[h][i] = 0.0f;
   }
 
+  const PageMap pages(p.block_size);
   auto row_of = [&](int kpos, const __nv_bfloat16* cache) -> const Bf16x8* {
-    const int32_t block = table[kpos / p.block_size];
+    const int page = pages.Page(kpos);
+    const int32_t block = table[page];
     if (block < 0 || block >= p.num_blocks) return nullptr;
     return reinterpret_cast<const Bf16x8*>(
-        cache + (static_cast<int64_t>(block) * p.block_size + kpos % p.block_size) * head_stride +
+        cache + (static_cast<int64_t>(block) * p.block_size + pages.Row(kpos, page)) * head_stride +
         static_cast<int64_t>(g) * D + part * 8);
   };
 
@@ -253,6 +256,7 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
   const int pos = p.positions[t];
   const KeyRange keys = SplitKeyRange(pos, p.sliding_window, split, p.splits);
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  const PageMap pages(p.block_size);
   const int64_t head_stride = static_cast<int64_t>(p.num_kv_heads) * D;
   const __nv_bfloat16* k_head = p.k_cache + static_cast<int64_t>(g) * D;
   const __nv_bfloat16* v_head = p.v_cache + static_cast<int64_t>(g) * D;
@@ -280,8 +284,9 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
     const int key = base + (lane & 15);
     int row = -1;
     if (key < keys.end) {
-      const int32_t block = table[key / p.block_size];
-      if (block >= 0 && block < p.num_blocks) row = block * p.block_size + key % p.block_size;
+      const int page = pages.Page(key);
+      const int32_t block = table[page];
+      if (block >= 0 && block < p.num_blocks) row = block * p.block_size + pages.Row(key, page);
     }
     const unsigned present = __ballot_sync(kFullMask, row >= 0) & 0xffffu;
     // K: key 8n + r of n-tile n. V: keys 2c, 2c + 1, 2c + 8, 2c + 9, dims 64i + 8r .. + 7.

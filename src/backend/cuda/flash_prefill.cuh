@@ -1,25 +1,27 @@
-// Launcher of the tensor-core attention kernel for prefill chunks: FlashAttention-2 style tiles
-// of 128 (or 64) queries x 64 keys per block (4 warps of 32 or 16 query rows), mma.sync
-// m16n8k16 in bf16 with f32 accumulation and an online softmax, K/V tiles gathered from the
-// paged cache through the block table with cp.async. head_dim 64 or 128; causal by position, optional sliding window.
-// A tile's keys may be split across blocks (flash-decoding style) when there are few tiles.
+// Launcher of the tensor-core attention kernels for prefill chunks. Long chunks take the wgmma
+// kernel (flash_prefill_wgmma.cuh); short ones the FlashAttention-2 style kernel here: tiles of
+// 64 queries x 64 keys per block (4 warps of 16 query rows), mma.sync m16n8k16 in bf16 with f32
+// accumulation and an online softmax, K/V tiles gathered from the paged cache through the block
+// table with cp.async, a tile's keys split across blocks (flash-decoding style) when there are
+// few tiles. head_dim 64 or 128; causal by position, optional sliding window.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include "backend/cuda/attention.cuh"
+#include "backend/cuda/flash_prefill_wgmma.cuh"
 
 namespace tokenfab::cuda {
 
 // True if the kernel supports this head_dim / alignment.
 bool FlashPrefillSupports(const AttentionParams& p);
 
-// How a batch's chunks are tiled: 128 query rows per tile when those tiles alone fill the
-// GPU (long prompts); otherwise (a short chunk, often after a long cached prefix, whose few
-// tiles would each walk the whole prefix on one SM) 64-row tiles, with each tile's keys split
-// across `splits` blocks. `max_keys` is the longest window.
+// How a batch's chunks are tiled: the wgmma kernel's kWgmmaPrefillRows query rows per tile when
+// those tiles alone fill the GPU (long prompts); otherwise (a short chunk, often after a long
+// cached prefix, whose few tiles would each walk the whole prefix on one SM) 64-row tiles, with
+// each tile's keys split across `splits` blocks. `max_keys` is the longest window.
 struct FlashPrefillShape {
-  int tile_rows = 128;
+  int tile_rows = kWgmmaPrefillRows;
   int splits = 1;
 };
 FlashPrefillShape FlashPrefillShapeFor(int max_query_len, int num_q_heads, int num_seqs,
