@@ -81,17 +81,25 @@ wait_healthy() {  # wait_healthy PORT NAME: up to 15 minutes for weights to load
   return 1
 }
 
+STEP_LOG=""  # the running tokenfab server's step log; empty for llama-server and old binaries
 start_tokenfab() {  # start_tokenfab LOG_NAME [extra flags...]
   local log=$OUT/$1.log
+  local step_log_flags=()
+  STEP_LOG=""
+  if "$TOKENFAB" serve --help 2>&1 | grep -q -- --step-log; then
+    STEP_LOG=$OUT/$1.steps.jsonl
+    step_log_flags=(--step-log "$STEP_LOG")
+  fi
   shift
   "$TOKENFAB" serve --model "$HF_MODEL" --device "${TOKENFAB_DEVICE:-cuda}" --port "$TOKENFAB_PORT" \
-    --served-model-name model --max-seqs 256 --max-waiting 100000 ${EXTRA_TOKENFAB_FLAGS:-} "$@" \
-    >"$log" 2>&1 &
+    --served-model-name model --max-seqs 256 --max-waiting 100000 "${step_log_flags[@]}" \
+    ${EXTRA_TOKENFAB_FLAGS:-} "$@" >"$log" 2>&1 &
   SERVER_PID=$!
   wait_healthy "$TOKENFAB_PORT" tokenfab
 }
 
 start_llama() {
+  STEP_LOG=""
   "$LLAMA_SERVER" -m "$GGUF" -ngl 99 -fa on -c $((SLOTS * CTX_PER_SLOT)) -np "$SLOTS" \
     --host 127.0.0.1 --port "$LLAMA_PORT" --alias model --metrics ${EXTRA_LLAMA_FLAGS:-} \
     >"$OUT/llama-server.log" 2>&1 &
@@ -119,7 +127,9 @@ server_tokens() {  # server_tokens PORT
 }
 
 # bench_counted PORT LABEL NAME [bench flags...]: bench, plus NAME.server.json with the server's
-# generated tokens over the wall time of the whole run (warm-up included, for every server).
+# generated tokens over the wall time of the whole run (warm-up included, for every server),
+# and for tokenfab NAME.steps.json: its steps in that window by kind (decode-only, mixed,
+# prompt-only), from the server's step log.
 bench_counted() {
   local port=$1 name=$3 t0 t1 s0 s1
   t0=$(server_tokens "$port"); s0=$(date +%s.%N)
@@ -127,6 +137,10 @@ bench_counted() {
   t1=$(server_tokens "$port"); s1=$(date +%s.%N)
   python3 -c "import json,sys; t0,t1,s0,s1=map(float,sys.argv[1:5]); json.dump({'generated_tokens':t1-t0,'seconds':s1-s0,'tokens_per_s':(t1-t0)/(s1-s0)},open(sys.argv[5],'w'))" \
     "${t0:-0}" "${t1:-0}" "$s0" "$s1" "$OUT/$name.server.json"
+  if [ -n "$STEP_LOG" ]; then
+    python3 tools/serving/step_log_summary.py "$STEP_LOG" --from-t "$s0" --to-t "$s1" \
+      --json "$OUT/$name.steps.json" || true
+  fi
 }
 
 # The workloads: the same flags for every server. Request counts keep each run short enough

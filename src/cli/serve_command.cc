@@ -99,7 +99,11 @@ Status RunServe(const Flags& flags) {
             << engine_config.block_size << " tokens, up to " << engine->max_sequence_tokens()
             << " tokens per sequence, prefix caching "
             << (engine_config.enable_prefix_caching ? "on" : "off");
-  AsyncEngine async_engine(std::move(engine), admission);
+  std::unique_ptr<StepLog> step_log;
+  if (flags.Has("step-log")) {
+    TF_ASSIGN_OR_RETURN(step_log, StepLog::Open(flags.GetString("step-log")));
+  }
+  AsyncEngine async_engine(std::move(engine), admission, std::move(step_log));
   ServerMetrics metrics(GpuPowerMonitor::Open());
   OpenAiService service(service_config, &async_engine, std::move(text), &metrics);
 
@@ -175,6 +179,7 @@ Command ServeCommand() {
                                "many seconds (default 0 = off)"},
       {"no-prefix-caching", false, "do not reuse the KV of shared prompt prefixes"},
       {"kv-hash-key", true, "32 hex digits: the secret key of KV block hashes (default: random)"},
+      {"step-log", true, "write one JSON line per engine step to this file (its batch, its time)"},
       {"pin-system-prompt", true, "compute this system prompt's KV at start and never evict it"},
       {"chat-template-kwargs", true, "default extra chat template variables (JSON object)"},
       {"http-threads", true, "HTTP I/O threads (default 4)"},

@@ -12,8 +12,12 @@ constexpr auto kIdlePoll = std::chrono::milliseconds(200);
 
 }  // namespace
 
-AsyncEngine::AsyncEngine(std::unique_ptr<Engine> engine, AdmissionConfig admission)
-    : engine_(std::move(engine)), model_config_(engine_->model_config()), admission_(admission),
+AsyncEngine::AsyncEngine(std::unique_ptr<Engine> engine, AdmissionConfig admission,
+                         std::unique_ptr<StepLog> step_log)
+    : engine_(std::move(engine)),
+      step_log_(std::move(step_log)),
+      model_config_(engine_->model_config()),
+      admission_(admission),
       block_size_(engine_->config().block_size) {
   max_sequence_tokens_ = engine_->max_sequence_tokens();
   RefreshSnapshot(0, 0);
@@ -164,6 +168,10 @@ void AsyncEngine::Loop() {
     }
     const int64_t tokens_after = engine_->stats().prompt_tokens + engine_->stats().generated_tokens;
     max_sequence_tokens_ = engine_->max_sequence_tokens();  // pins change it
+    if (step_log_ != nullptr && engine_->last_step().seconds > 0) {
+      step_log_->Write(engine_->last_step(), engine_->num_running(), engine_->num_waiting(),
+                       engine_->block_pool().num_used());
+    }
     RefreshSnapshot(seconds, tokens_after - tokens_before);
   }
   engine_->AbortAll(UnavailableError("the engine is shutting down"));

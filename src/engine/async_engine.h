@@ -19,6 +19,7 @@
 
 #include "base/thread_annotations.h"
 #include "engine/engine.h"
+#include "engine/step_log.h"
 #include "sched/admission.h"
 
 namespace tokenfab {
@@ -39,8 +40,9 @@ struct EngineSnapshot {
 
 class AsyncEngine {
  public:
-  // Starts the owner thread.
-  AsyncEngine(std::unique_ptr<Engine> engine, AdmissionConfig admission);
+  // Starts the owner thread. With a `step_log`, every step appends its line to it.
+  AsyncEngine(std::unique_ptr<Engine> engine, AdmissionConfig admission,
+              std::unique_ptr<StepLog> step_log = nullptr);
   ~AsyncEngine();  // cancels what is left and joins the owner thread
   AsyncEngine(const AsyncEngine&) = delete;
   AsyncEngine& operator=(const AsyncEngine&) = delete;
@@ -74,6 +76,7 @@ class AsyncEngine {
   void RefreshSnapshot(double step_seconds, int64_t step_tokens) EXCLUDES(mu_);
 
   std::unique_ptr<Engine> engine_;  // the owner thread's alone after construction
+  std::unique_ptr<StepLog> step_log_;  // the owner thread's; may be null
   const ModelConfig model_config_;
   const AdmissionConfig admission_;
   const int32_t block_size_;

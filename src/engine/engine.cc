@@ -408,6 +408,9 @@ Status Engine::ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* c
 Status Engine::Step() {
   const auto start = std::chrono::steady_clock::now();
   StepPlan plan = ScheduleStep(sched_config_, &running_, &waiting_, kv_.get());
+  last_step_ = StepRecord{};
+  last_step_.admitted = static_cast<int32_t>(plan.admitted.size());
+  last_step_.preempted = static_cast<int32_t>(plan.preempted.size());
   for (const SchedSeq* p : plan.preempted) {
     ++stats_.preemptions;
     LOG(INFO) << "preempted request " << p->id << " (KV cache full: " << block_pool_->num_free()
@@ -445,6 +448,13 @@ Status Engine::Step() {
     chunks.push_back({std::span<const int32_t>(s->tokens).subspan(done, c.num_tokens), done,
                       s->blocks, completes ? LogitRows::kLast : LogitRows::kNone});
     scheduled.push_back(s);
+    if (c.num_tokens == 1) {
+      ++last_step_.decodes;
+    } else {
+      ++last_step_.prompt_chunks;
+      last_step_.prompt_tokens += c.num_tokens;
+    }
+    last_step_.context_tokens += done + c.num_tokens;
   }
   const ForwardBatch batch = BuildForwardBatch(chunks, bs);
   std::vector<Sequence*> rows;  // the sequences with a logits row, in row order
@@ -468,8 +478,9 @@ Status Engine::Step() {
   };
   ++stats_.steps;
   const Status status = ForwardAndSample(batch, rows, account);
-  stats_.busy_seconds +=
+  last_step_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats_.busy_seconds += last_step_.seconds;
   return status;
 }
 

@@ -78,6 +78,18 @@ struct EngineStats {
   int64_t device_sampled_tokens = 0;  // of generated_tokens, drawn by the backend's Sample op
 };
 
+// What the last Step ran: the shape of its forward pass, for a per-step log that shows how a
+// serving load turns into batches (how many decodes ride beside how many prompt tokens).
+struct StepRecord {
+  int32_t decodes = 0;         // one-token chunks
+  int32_t prompt_chunks = 0;   // chunks of more than one token
+  int32_t prompt_tokens = 0;   // their tokens
+  int64_t context_tokens = 0;  // KV positions the step attends over, summed over chunks
+  int32_t admitted = 0;
+  int32_t preempted = 0;
+  double seconds = 0;  // schedule, forward, sample and deliver
+};
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Create(const EngineConfig& config);
@@ -86,6 +98,7 @@ class Engine {
   const ModelConfig& model_config() const { return model_->config(); }
   const EngineConfig& config() const { return config_; }
   const EngineStats& stats() const { return stats_; }
+  const StepRecord& last_step() const { return last_step_; }
 
   // Log-probabilities of a token sequence under the model (teacher forcing).
   Result<ScoreResult> Score(std::span<const int32_t> tokens);
@@ -151,6 +164,7 @@ class Engine {
   std::unique_ptr<BlockHasher> hasher_;
   std::unique_ptr<Kv> kv_;
   EngineStats stats_;
+  StepRecord last_step_;
 
   std::map<int64_t, std::unique_ptr<Sequence>> seqs_;  // every live request
   std::vector<SchedSeq*> running_, waiting_;

@@ -3,19 +3,21 @@
 // admission control, drain). Every wait is bounded.
 #include "engine/async_engine.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "backend/backend_registry.h"
+#include "base/json.h"
 #include "base/random.h"
 #include "test_util.h"
 
@@ -233,6 +235,30 @@ TEST(EngineAbortTest, AbortFreesTheKvAtOnceAndSaysCancelled) {
   e->AbortRequest(1);  // unknown now: ignored
 }
 
+TEST(EngineStepRecordTest, LastStepCountsDecodesBesideThePromptChunks) {
+  EngineConfig c = Config();
+  c.max_batch_tokens = 8;
+  auto e = MakeEngine(c);
+  ASSERT_NE(e, nullptr);
+  ASSERT_OK(e->AddRequest(1, Greedy(Tokens(5, 1), 4), [](RequestOutput&&) {}));
+  ASSERT_OK(e->AddRequest(2, Greedy(Tokens(20, 2), 4), [](RequestOutput&&) {}));
+  ASSERT_OK(e->Step());  // both admitted: 5 prompt tokens and the first 3 of 20
+  StepRecord r = e->last_step();
+  EXPECT_EQ(r.admitted, 2);
+  EXPECT_EQ(r.decodes, 0);
+  EXPECT_EQ(r.prompt_chunks, 2);
+  EXPECT_EQ(r.prompt_tokens, 8);
+  EXPECT_EQ(r.context_tokens, 5 + 3);
+  EXPECT_GT(r.seconds, 0);
+  ASSERT_OK(e->Step());  // request 1 decodes first, beside the next 7 prompt tokens
+  r = e->last_step();
+  EXPECT_EQ(r.admitted, 0);
+  EXPECT_EQ(r.decodes, 1);
+  EXPECT_EQ(r.prompt_chunks, 1);
+  EXPECT_EQ(r.prompt_tokens, 7);
+  EXPECT_EQ(r.context_tokens, 6 + 10);
+}
+
 // A thread-safe collector of one request's outputs with a bounded wait.
 class Waiter {
  public:
@@ -299,6 +325,47 @@ TEST(AsyncEngineTest, ManyThreadsSubmitAndAllFinish) {
   EXPECT_EQ(s.kv_blocks_used, 0);
   EXPECT_EQ(s.stats.generated_tokens, kThreads * kPerThread * 5);
   EXPECT_GT(s.tokens_per_s, 0);
+}
+
+TEST(AsyncEngineTest, TheStepLogHasALinePerStepThatAddsUpToTheWork) {
+  const std::string path = testing::MakeTempDir("step_log") + "/steps.jsonl";
+  constexpr int kRequests = 3, kPrompt = 9, kOutput = 4;
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, StepLog::Open(path));
+    AsyncEngine engine(MakeEngine(Config()), AdmissionConfig{}, std::move(log));
+    std::vector<std::unique_ptr<Waiter>> waiters;
+    for (int i = 0; i < kRequests; ++i) {
+      waiters.push_back(std::make_unique<Waiter>());
+      ASSERT_OK(
+          engine.Submit(Greedy(Tokens(kPrompt, 40 + i), kOutput), waiters.back()->Callback()));
+    }
+    for (auto& w : waiters) ASSERT_TRUE(w->Wait());
+  }  // the owner thread has joined: every step's line is written
+  std::ifstream in(path);
+  std::string line;
+  int lines = 0;
+  int64_t prompt_tokens = 0, decodes = 0;
+  double last_t = 0;
+  while (std::getline(in, line)) {
+    ASSERT_OK_AND_ASSIGN(const Json j, ParseJson(line, "step log line"));
+    ++lines;
+    prompt_tokens += j.at("prompt_tokens").get<int64_t>();
+    decodes += j.at("decodes").get<int64_t>();
+    EXPECT_GE(j.at("t").get<double>(), last_t);
+    last_t = j.at("t").get<double>();
+    EXPECT_GT(j.at("seconds").get<double>(), 0);
+    for (const char* key : {"prompt_chunks", "context_tokens", "admitted", "preempted", "running",
+                            "waiting", "kv_blocks_used"}) {
+      EXPECT_TRUE(j.contains(key)) << key << " missing in " << line;
+    }
+  }
+  EXPECT_GT(lines, 0);
+  // Every prompt is prefilled once; each request's first token comes with its last prompt
+  // chunk and the other kOutput - 1 from decodes.
+  EXPECT_EQ(prompt_tokens, kRequests * kPrompt);
+  EXPECT_EQ(decodes, kRequests * (kOutput - 1));
+  EXPECT_EQ(StepLog::Open("/nonexistent-dir/steps.jsonl").status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST(AsyncEngineTest, CancelEndsARequestAndBadRequestsFailThroughTheCallback) {

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Summarises a `tokenfab serve --step-log FILE` log: how the load became batches.
+
+Steps are grouped by kind: decode-only (every chunk one token), mixed (decodes beside prompt
+chunks) and prompt-only. For each kind: the steps, their share of the busy time, their mean
+decodes, prompt tokens and time. A closed loop whose requests all start and end together runs
+in waves (prompt-only steps, then a long run of decode-only steps); spread arrivals give mixed
+steps, whose decodes ride in GEMMs the prompt tokens already make compute-bound.
+
+  python3 tools/serving/step_log_summary.py STEPS.jsonl [--from-t S] [--to-t S] [--json OUT]
+
+--from-t / --to-t keep the steps that ended in that window (Unix seconds, as `date +%s.%N`
+gives), to take one benchmark point of a server that ran several.
+"""
+import argparse
+import json
+import sys
+
+
+def kind(step):
+    if step["prompt_tokens"] == 0:
+        return "decode-only"
+    return "mixed" if step["decodes"] > 0 else "prompt-only"
+
+
+def summarise(steps):
+    busy = sum(s["seconds"] for s in steps)
+    out = {"steps": len(steps), "busy_seconds": busy,
+           "span_seconds": steps[-1]["t"] - steps[0]["t"] + steps[0]["seconds"] if steps else 0,
+           "decode_tokens": sum(s["decodes"] for s in steps),
+           "prompt_tokens": sum(s["prompt_tokens"] for s in steps),
+           "preempted": sum(s["preempted"] for s in steps), "kinds": {}}
+    for k in ("decode-only", "mixed", "prompt-only"):
+        group = [s for s in steps if kind(s) == k]
+        if not group:
+            continue
+        n = len(group)
+        secs = sum(s["seconds"] for s in group)
+        out["kinds"][k] = {
+            "steps": n, "seconds": secs, "share_of_busy": secs / busy if busy else 0,
+            "mean_decodes": sum(s["decodes"] for s in group) / n,
+            "mean_prompt_tokens": sum(s["prompt_tokens"] for s in group) / n,
+            "mean_running": sum(s["running"] for s in group) / n,
+            "mean_step_ms": 1e3 * secs / n,
+        }
+    # Waves: the longest run of consecutive decode-only steps, and how many such runs there are.
+    runs, current = [], 0
+    for s in steps:
+        if kind(s) == "decode-only":
+            current += 1
+        elif current:
+            runs.append(current)
+            current = 0
+    if current:
+        runs.append(current)
+    out["decode_only_runs"] = {"count": len(runs), "longest": max(runs, default=0),
+                               "mean": sum(runs) / len(runs) if runs else 0}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("log")
+    ap.add_argument("--from-t", type=float, default=float("-inf"))
+    ap.add_argument("--to-t", type=float, default=float("inf"))
+    ap.add_argument("--json", help="also write the summary here")
+    a = ap.parse_args()
+    steps = []
+    with open(a.log) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                s = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{a.log}:{number}: not JSON ({e})")
+            if a.from_t <= s["t"] <= a.to_t:
+                steps.append(s)
+    if not steps:
+        sys.exit(f"{a.log}: no steps in the window")
+    r = summarise(steps)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(r, f, indent=1)
+    span = r["span_seconds"]
+    print(f"{r['steps']} steps over {span:.2f} s ({r['busy_seconds'] / span:.0%} busy), "
+          f"{r['decode_tokens']} decode and {r['prompt_tokens']} prompt tokens, "
+          f"{r['preempted']} preempted")
+    print(f"{'kind':12} {'steps':>6} {'time':>6} {'decodes':>8} {'prompt':>7} {'running':>8} {'ms/step':>8}")
+    for k, g in r["kinds"].items():
+        print(f"{k:12} {g['steps']:6d} {g['share_of_busy']:6.0%} {g['mean_decodes']:8.1f} "
+              f"{g['mean_prompt_tokens']:7.1f} {g['mean_running']:8.1f} {g['mean_step_ms']:8.2f}")
+    w = r["decode_only_runs"]
+    print(f"decode-only runs: {w['count']}, longest {w['longest']} steps, mean {w['mean']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
