@@ -128,8 +128,8 @@ server_tokens() {  # server_tokens PORT
 
 # bench_counted PORT LABEL NAME [bench flags...]: bench, plus NAME.server.json with the server's
 # generated tokens over the wall time of the whole run (warm-up included, for every server),
-# and for tokenfab NAME.steps.json: its steps in that window by kind (decode-only, mixed,
-# prompt-only), from the server's step log.
+# and for tokenfab NAME.steps.json: the steps of the measured run (after the warm-up) by kind
+# (decode-only, mixed, prompt-only), from the server's step log.
 bench_counted() {
   local port=$1 name=$3 t0 t1 s0 s1
   t0=$(server_tokens "$port"); s0=$(date +%s.%N)
@@ -138,7 +138,7 @@ bench_counted() {
   python3 -c "import json,sys; t0,t1,s0,s1=map(float,sys.argv[1:5]); json.dump({'generated_tokens':t1-t0,'seconds':s1-s0,'tokens_per_s':(t1-t0)/(s1-s0)},open(sys.argv[5],'w'))" \
     "${t0:-0}" "${t1:-0}" "$s0" "$s1" "$OUT/$name.server.json"
   if [ -n "$STEP_LOG" ]; then
-    python3 tools/serving/step_log_summary.py "$STEP_LOG" --from-t "$s0" --to-t "$s1" \
+    python3 tools/serving/step_log_summary.py "$STEP_LOG" --bench-json "$OUT/$name.json" \
       --json "$OUT/$name.steps.json" || true
   fi
 }

@@ -51,6 +51,7 @@ RunSummary Summarize(const LoadResult& result, const SloConfig& slo) {
   RunSummary s;
   s.slo = slo;
   s.duration_s = result.duration_s;
+  s.started_unix_s = result.started_unix_s;
   std::vector<double> ttft, tpot, itl, e2e;
   int64_t good = 0, good_tokens = 0;
   for (const RequestRecord& r : result.records) {
@@ -101,6 +102,7 @@ Json SummaryToJson(const RunSummary& s, bool with_samples) {
   j["completed"] = s.completed;
   j["failed"] = s.failed;
   j["duration_s"] = s.duration_s;
+  j["started_unix_s"] = s.started_unix_s;
   j["request_throughput"] = s.request_throughput;
   j["output_throughput"] = s.output_throughput;
   j["total_token_throughput"] = s.total_token_throughput;
@@ -132,6 +134,7 @@ Result<RunSummary> SummaryFromJson(const Json& j) {
   s.completed = static_cast<int64_t>(num("completed"));
   s.failed = static_cast<int64_t>(num("failed"));
   s.duration_s = num("duration_s");
+  s.started_unix_s = num("started_unix_s");
   s.request_throughput = num("request_throughput");
   s.output_throughput = num("output_throughput");
   s.total_token_throughput = num("total_token_throughput");

@@ -31,6 +31,7 @@ struct RunSummary {
   int64_t completed = 0;
   int64_t failed = 0;
   double duration_s = 0;
+  double started_unix_s = 0;           // when the measured run began, in Unix seconds
   double request_throughput = 0;       // completed requests per second
   double output_throughput = 0;        // output tokens per second
   double total_token_throughput = 0;   // prompt + output tokens per second

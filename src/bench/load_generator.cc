@@ -242,6 +242,8 @@ Result<LoadResult> RunLoad(const LoadConfig& config, const std::vector<Session>&
     result.records.push_back(std::move(r));
   };
   const auto run_start = Clock::now();
+  result.started_unix_s =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto run_session = [&](Client& client, int32_t index) {
     const Session& s = sessions[index];
     std::vector<std::string> replies;

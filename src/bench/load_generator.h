@@ -54,6 +54,7 @@ struct RequestRecord {
 struct LoadResult {
   std::vector<RequestRecord> records;
   double duration_s = 0;
+  double started_unix_s = 0;   // wall-clock start of the measured run (to match server logs)
   double energy_joules = -1;   // NVML energy of all GPUs during the run; -1 without NVML
 };
 

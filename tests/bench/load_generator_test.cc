@@ -2,22 +2,22 @@
 // goodput, JSON round trips, the HTML report, and a run against a tiny in-process server.
 #include "bench/load_generator.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <set>
 #include <string>
 #include <thread>
 
-#include <boost/asio.hpp>
-
-#include <gtest/gtest.h>
-
+#include "base/json.h"
+#include "base/thread_annotations.h"
 #include "bench/bench_report.h"
 #include "bench/html_report.h"
 #include "bench/workload.h"
-#include "base/json.h"
-#include "base/thread_annotations.h"
 #include "server/http_server.h"
 #include "test_util.h"
 
@@ -88,6 +88,7 @@ TEST(WorkloadTest, KindsShapesAndDeterminism) {
 TEST(BenchReportTest, PercentilesThroughputAndGoodput) {
   LoadResult result;
   result.duration_s = 10;
+  result.started_unix_s = 1.8e9;
   for (int i = 0; i < 100; ++i) {
     RequestRecord r;
     r.ok = true;
@@ -116,6 +117,7 @@ TEST(BenchReportTest, PercentilesThroughputAndGoodput) {
   ASSERT_OK(back);
   EXPECT_DOUBLE_EQ(back->ttft.p99, s.ttft.p99);
   EXPECT_EQ(back->completed, 100);
+  EXPECT_DOUBLE_EQ(back->started_unix_s, 1.8e9);
   const std::string html = HtmlReport("t", {s, *back});
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos) << "self-contained, no script";
@@ -158,7 +160,14 @@ TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
   w.turns = 2;
   w.system_prompt_len = 5;
   int done = 0;
+  const auto unix_now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const double before = unix_now();
   ASSERT_OK_AND_ASSIGN(const LoadResult result, RunLoad(c, MakeWorkload(w), [&](const RequestRecord&) { ++done; }));
+  EXPECT_GE(result.started_unix_s, before);
+  EXPECT_LE(result.started_unix_s + result.duration_s, unix_now());
   ASSERT_EQ(result.records.size(), 8u);
   EXPECT_EQ(done, 8);
   for (const RequestRecord& r : result.records) {

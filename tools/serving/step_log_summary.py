@@ -7,10 +7,12 @@ decodes, prompt tokens and time. A closed loop whose requests all start and end 
 in waves (prompt-only steps, then a long run of decode-only steps); spread arrivals give mixed
 steps, whose decodes ride in GEMMs the prompt tokens already make compute-bound.
 
-  python3 tools/serving/step_log_summary.py STEPS.jsonl [--from-t S] [--to-t S] [--json OUT]
+  python3 tools/serving/step_log_summary.py STEPS.jsonl [--bench-json B.json | --from-t S --to-t S]
+                                                       [--json OUT]
 
---from-t / --to-t keep the steps that ended in that window (Unix seconds, as `date +%s.%N`
-gives), to take one benchmark point of a server that ran several.
+--bench-json keeps the steps of a `tokenfab bench` run (its measured window, after the warm-up:
+started_unix_s + duration_s of its first run); --from-t / --to-t give a window in Unix seconds
+(`date +%s.%N`). Either takes one benchmark point of a server that ran several.
 """
 import argparse
 import json
@@ -63,8 +65,15 @@ def main():
     ap.add_argument("log")
     ap.add_argument("--from-t", type=float, default=float("-inf"))
     ap.add_argument("--to-t", type=float, default=float("inf"))
+    ap.add_argument("--bench-json", help="keep the measured window of this tokenfab bench JSON")
     ap.add_argument("--json", help="also write the summary here")
     a = ap.parse_args()
+    if a.bench_json:
+        run = json.load(open(a.bench_json))["runs"][0]
+        if not run.get("started_unix_s"):
+            sys.exit(f"{a.bench_json}: no started_unix_s (a bench binary older than the step log)")
+        a.from_t = run["started_unix_s"]
+        a.to_t = a.from_t + run["duration_s"]
     steps = []
     with open(a.log) as f:
         for number, line in enumerate(f, 1):
