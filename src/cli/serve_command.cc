@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "cli/command.h"
 #include "engine/async_engine.h"
+#include "engine/warm_up.h"
 #include "server/http_server.h"
 #include "server/openai_service.h"
 #include "server/server_metrics.h"
@@ -99,6 +100,16 @@ Status RunServe(const Flags& flags) {
             << engine_config.block_size << " tokens, up to " << engine->max_sequence_tokens()
             << " tokens per sequence, prefix caching "
             << (engine_config.enable_prefix_caching ? "on" : "off");
+  if (!flags.Has("no-warmup")) {
+    TF_ASSIGN_OR_RETURN(const WarmUpReport warm, WarmUp(*engine));
+    if (warm.passes + warm.skipped > 0) {
+      LOG(INFO) << "warmed up " << warm.passes
+                << " batch shapes (GEMM row buckets, decode graphs) in " << warm.seconds << " s"
+                << (warm.skipped > 0
+                        ? "; " + std::to_string(warm.skipped) + " did not fit the KV cache"
+                        : std::string());
+    }
+  }
   std::unique_ptr<StepLog> step_log;
   if (flags.Has("step-log")) {
     TF_ASSIGN_OR_RETURN(step_log, StepLog::Open(flags.GetString("step-log")));
@@ -179,6 +190,8 @@ Command ServeCommand() {
                                "many seconds (default 0 = off)"},
       {"no-prefix-caching", false, "do not reuse the KV of shared prompt prefixes"},
       {"kv-hash-key", true, "32 hex digits: the secret key of KV block hashes (default: random)"},
+      {"no-warmup", false, "serve at once: skip the forward passes that meet first-use costs "
+                           "(GEMM tuning, graph capture) before the first request"},
       {"step-log", true, "write one JSON line per engine step to this file (its batch, its time)"},
       {"pin-system-prompt", true, "compute this system prompt's KV at start and never evict it"},
       {"chat-template-kwargs", true, "default extra chat template variables (JSON object)"},

@@ -368,10 +368,15 @@ bool CausalLm::GraphEligible(const ForwardBatch& b, const ForwardOutputs& out) c
   return b.max_blocks_per_seq <= graph_max_blocks_ || graph_max_blocks_ == 0;
 }
 
+namespace {
+constexpr int32_t kGraphBatchSizes[] = {1,  2,  4,   8,   16,  24,  32, 48,
+                                        64, 96, 128, 160, 192, 224, 256};
+}  // namespace
+
+std::span<const int32_t> CausalLm::GraphBatchSizes() { return kGraphBatchSizes; }
+
 Status CausalLm::ForwardGraph(const ForwardBatch& b, const KvCacheTensors& kv,
                               const ForwardOutputs& out) {
-  static constexpr int32_t kBuckets[] = {1,  2,  4,  8,   16,  24,  32,  48,
-                                         64, 96, 128, 160, 192, 224, 256};
   if (graph_max_blocks_ == 0) {  // first use: size everything for the largest graph
     const int64_t max_len = config_.max_position_embeddings > 0
                                 ? config_.max_position_embeddings
@@ -386,7 +391,7 @@ Status CausalLm::ForwardGraph(const ForwardBatch& b, const KvCacheTensors& kv,
     TF_ASSIGN_OR_RETURN(graph_buffer_, backend_->Allocate(bytes));
   }
   int32_t seqs = 256;
-  for (int32_t bucket : kBuckets) {
+  for (int32_t bucket : kGraphBatchSizes) {
     if (bucket >= b.num_seqs()) {
       seqs = bucket;
       break;

@@ -56,6 +56,8 @@ class CausalLm {
 
   // Whether decode steps replay graphs (backend support, unless TOKENFAB_NO_GRAPHS is set).
   bool graphs_enabled() const { return graphs_enabled_; }
+  // The batch sizes decode graphs are captured for; a decode step is padded to the next one.
+  static std::span<const int32_t> GraphBatchSizes();
 
  private:
   CausalLm(ModelConfig config, ModelWeights weights, Backend* backend);

@@ -1,5 +1,6 @@
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <string>
 
 #include "backend/cuda/cublaslt_gemm.h"
@@ -112,6 +113,15 @@ Result<int> CudaBackend::EndGraphCapture() {
   TF_CUDA_RETURN_IF_ERROR(err);
   graphs_.push_back(exec);
   return static_cast<int>(graphs_.size()) - 1;
+}
+
+std::vector<int64_t> CudaBackend::WarmUpRowCounts(int64_t max_rows) const {
+  // The largest count of each cuBLASLt row bucket, then max_rows for the bucket it falls in.
+  std::vector<int64_t> counts;
+  for (int64_t m = 1; m <= max_rows; m = GemmRowBucket(m) + 1) {
+    counts.push_back(std::min(GemmRowBucket(m), max_rows));
+  }
+  return counts;
 }
 
 Status CudaBackend::LaunchGraph(int graph) {

@@ -35,6 +35,7 @@ class CudaBackend final : public Backend {
   Ops& ops() override;
   DeviceProbe* probe() override;
   bool SupportsGraphs() const override { return true; }
+  std::vector<int64_t> WarmUpRowCounts(int64_t max_rows) const override;
   Status BeginGraphCapture() override;
   Result<int> EndGraphCapture() override;
   Status LaunchGraph(int graph) override;
