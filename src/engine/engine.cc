@@ -373,7 +373,10 @@ Status Engine::ForwardAndSample(const ForwardBatch& batch, std::span<Sequence* c
     out.logits = &logits_;
     if (any_device) out.logit_rows_to_host = host_rows_;
   }
+  const auto forward_start = std::chrono::steady_clock::now();
   TF_RETURN_IF_ERROR(model_->Forward(batch, kv_cache_->tensors(), out));
+  last_step_.forward_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - forward_start).count();
   after_forward();
   stats_.device_sampled_tokens += static_cast<int64_t>(rows.size() - host_rows_.size());
   // Sample every host row before accepting any token (AcceptToken may finish a sequence), in

@@ -88,6 +88,7 @@ struct StepRecord {
   int32_t admitted = 0;
   int32_t preempted = 0;
   double seconds = 0;  // schedule, forward, sample and deliver
+  double forward_seconds = 0;  // of which the model's forward pass (launches, the device, sync)
 };
 
 class Engine {

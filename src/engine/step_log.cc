@@ -28,14 +28,15 @@ void StepLog::Write(const StepRecord& step, int32_t running, int32_t waiting,
   if (file_ == nullptr) return;
   const double t =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  const int n = std::fprintf(
-      file_,
-      "{\"t\":%.6f,\"seconds\":%.6f,\"decodes\":%d,\"prompt_chunks\":%d,\"prompt_tokens\":%d,"
-      "\"context_tokens\":%lld,\"admitted\":%d,\"preempted\":%d,\"running\":%d,\"waiting\":%d,"
-      "\"kv_blocks_used\":%d}\n",
-      t, step.seconds, step.decodes, step.prompt_chunks, step.prompt_tokens,
-      static_cast<long long>(step.context_tokens), step.admitted, step.preempted, running, waiting,
-      kv_blocks_used);
+  const int n =
+      std::fprintf(file_,
+                   "{\"t\":%.6f,\"seconds\":%.6f,\"forward_seconds\":%.6f,\"decodes\":%d,"
+                   "\"prompt_chunks\":%d,\"prompt_tokens\":%d,\"context_tokens\":%lld,\"admitted\":"
+                   "%d,\"preempted\":%d,\"running\":%d,\"waiting\":%d,"
+                   "\"kv_blocks_used\":%d}\n",
+                   t, step.seconds, step.forward_seconds, step.decodes, step.prompt_chunks,
+                   step.prompt_tokens, static_cast<long long>(step.context_tokens), step.admitted,
+                   step.preempted, running, waiting, kv_blocks_used);
   if (n < 0) {
     LOG(WARNING) << "writing the step log " << path_ << " failed (" << std::strerror(errno)
                  << "); it stops here";

@@ -3,9 +3,9 @@
 // prompts, then all decodes) or into mixed steps, and what each kind of step cost.
 //
 // Each line: {"t": the step's end in Unix seconds (to match a benchmark's wall-clock window);
-// "seconds": the step's time; "decodes", "prompt_chunks", "prompt_tokens", "context_tokens",
-// "admitted", "preempted": its StepRecord; "running", "waiting", "kv_blocks_used": after the
-// step}.
+// "seconds": the step's time, "forward_seconds": the model's forward pass in it; "decodes",
+// "prompt_chunks", "prompt_tokens", "context_tokens", "admitted", "preempted": its StepRecord;
+// "running", "waiting", "kv_blocks_used": after the step}.
 // `tools/serving/step_log_summary.py` groups a log's steps by kind.
 //
 // Thread-safety: none; the engine's owner thread writes it.

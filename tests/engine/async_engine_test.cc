@@ -249,7 +249,8 @@ TEST(EngineStepRecordTest, LastStepCountsDecodesBesideThePromptChunks) {
   EXPECT_EQ(r.prompt_chunks, 2);
   EXPECT_EQ(r.prompt_tokens, 8);
   EXPECT_EQ(r.context_tokens, 5 + 3);
-  EXPECT_GT(r.seconds, 0);
+  EXPECT_GT(r.forward_seconds, 0);
+  EXPECT_GE(r.seconds, r.forward_seconds);
   ASSERT_OK(e->Step());  // request 1 decodes first, beside the next 7 prompt tokens
   r = e->last_step();
   EXPECT_EQ(r.admitted, 0);
@@ -354,6 +355,8 @@ TEST(AsyncEngineTest, TheStepLogHasALinePerStepThatAddsUpToTheWork) {
     EXPECT_GE(j.at("t").get<double>(), last_t);
     last_t = j.at("t").get<double>();
     EXPECT_GT(j.at("seconds").get<double>(), 0);
+    EXPECT_GT(j.at("forward_seconds").get<double>(), 0);
+    EXPECT_LE(j.at("forward_seconds").get<double>(), j.at("seconds").get<double>());
     for (const char* key : {"prompt_chunks", "context_tokens", "admitted", "preempted", "running",
                             "waiting", "kv_blocks_used"}) {
       EXPECT_TRUE(j.contains(key)) << key << " missing in " << line;

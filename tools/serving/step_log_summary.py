@@ -48,6 +48,7 @@ def summarise(steps):
             "mean_prompt_tokens": sum(s["prompt_tokens"] for s in group) / n,
             "mean_running": sum(s["running"] for s in group) / n,
             "mean_step_ms": 1e3 * secs / n,
+            "mean_forward_ms": 1e3 * sum(s.get("forward_seconds", 0) for s in group) / n,
             "median_step_ms": 1e3 * median,
             "slow_steps": len(slow),
             "slow_excess_seconds": sum(s["seconds"] - median for s in slow),
@@ -104,10 +105,11 @@ def main():
           f"{r['decode_tokens']} decode and {r['prompt_tokens']} prompt tokens, "
           f"{r['preempted']} preempted")
     print(f"{'kind':12} {'steps':>6} {'time':>6} {'decodes':>8} {'prompt':>7} {'running':>8} "
-          f"{'ms/step':>8} {'median':>7} {'slow':>5} {'slow ms':>8}")
+          f"{'ms/step':>8} {'forward':>8} {'median':>7} {'slow':>5} {'slow ms':>8}")
     for k, g in r["kinds"].items():
         print(f"{k:12} {g['steps']:6d} {g['share_of_busy']:6.0%} {g['mean_decodes']:8.1f} "
               f"{g['mean_prompt_tokens']:7.1f} {g['mean_running']:8.1f} {g['mean_step_ms']:8.2f} "
+              f"{g['mean_forward_ms']:8.2f} "
               f"{g['median_step_ms']:7.2f} {g['slow_steps']:5d} {1e3 * g['slow_excess_seconds']:8.1f}")
     w = r["decode_only_runs"]
     print(f"decode-only runs: {w['count']}, longest {w['longest']} steps, mean {w['mean']:.1f}")
