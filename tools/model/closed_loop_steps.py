@@ -4,73 +4,84 @@ scheduler settings (the per-step token budget, the cap on prompt tokens beside d
 
 The engine's scheduler is mimicked: each step runs every decoding sequence (one token each)
 first, then prompt tokens in arrival order up to the budget (and up to the cap when decodes
-run). Each client sends a new request when its previous one finishes.
+run). Each client sends a new request when its previous one finishes. As `tokenfab bench`
+measures it, every client starts at once and the run ends after --requests requests.
 
-Step cost: max(weight-read floor, tokens x GEMM cost per token) + decodes x decode attention
-per sequence. Defaults are fitted to H200 measurements of Llama-3.1-8B (bench/results of
-2026-12-02: decode of 64 sequences at 600 context 6.6 ms, of which attention 1.76 ms; prefill of
-512 tokens 13.6 ms). It predicted 5.0k tok/s at c=64 with the 2048 budget where the GPU gave 4.3k:
-use its ratios between settings, not its absolute numbers. Its ratios were refuted too: it
-predicted 1.26x at a cap of 256 and 1.09x at 512, the GPU gave 0.70x and 0.78x
-(bench/results/2026-12-02_h200_sampling-and-prefill-cap_c265124.json), so its mixed-step costs
-are wrong; fit them to a measured mixed step before trusting it again.
+Step cost in ms, d decodes and p prompt tokens:
+  p = 0:  decode_base + decode_per_seq * d
+  p > 0:  max(that, prefill_base + gemm_per_token * (p + d) + attention_per_seq * d)
+Defaults are fitted to the H100 (Llama-3.1-8B, bench/results of 2026-12-07: decode-only steps
+of 16 and 64 sequences 6.9 and 8.5 ms, 64 decodes + 256 prompt tokens 12.1-12.4 ms with a
+well-timed GEMM choice, 55 decodes + 1993 prompt tokens 51 ms in the server). With them it
+predicts 4.58k tok/s at c=64 without a cap where the warmed-up server gave 4.44k; a cap of 256
+1.03x over 256 requests, where the server gave 0.90x: its mixed steps then cost 13.9 ms against
+the model's 11.5 (a GEMM choice timed at another row count of the bucket).
 
-  python3 tools/model/closed_loop_steps.py [--clients 64 --prompt 512 --output 128]
+  python3 tools/model/closed_loop_steps.py [--clients 64 --prompt 518 --output 128 --requests 256]
 """
 import argparse
 
 
-def run(budget, cap, clients, prompt, output, weight_floor, gemm_per_token, attn_per_seq,
-        steps=20000):
-    clients_state = [["prefill", prompt] for _ in range(clients)]
-    t = produced = 0.0
-    t0 = p0 = 0.0
-    for step in range(steps):
-        if step == steps // 4:  # measure after the start-up transient
-            t0, p0 = t, produced
-        decoding = [c for c in clients_state if c[0] == "decode"]
-        room = budget - len(decoding)
+def step_ms(d, p, c):
+    decode = c.decode_base_ms + c.decode_per_seq_ms * d
+    if p == 0:
+        return decode
+    return max(decode, c.prefill_base_ms + c.gemm_us_per_token * 1e-3 * (p + d)
+               + c.attention_us_per_seq * 1e-3 * d)
+
+
+def run(cap, c):
+    """Output tokens/s of --requests requests, every client starting at once."""
+    clients = [["prefill", c.prompt] for _ in range(c.clients)]
+    sent, done, t = c.clients, 0, 0.0
+    while done < c.requests:
+        decoding = [x for x in clients if x[0] == "decode"]
+        room = c.budget - len(decoding)
         if decoding and cap > 0:
             room = min(room, cap)
-        tokens = len(decoding)
-        done_prefill = []
-        for c in clients_state:
-            if c[0] != "prefill" or room <= 0:
+        prompt_tokens, finished_prompts = 0, []
+        for x in clients:
+            if x[0] != "prefill" or room <= 0:
                 continue
-            take = min(c[1], room)
-            c[1] -= take
+            take = min(x[1], room)
+            x[1] -= take
             room -= take
-            tokens += take
-            if c[1] == 0:
-                done_prefill.append(c)
-        t += max(weight_floor, tokens * gemm_per_token) + len(decoding) * attn_per_seq
-        for c in decoding:
-            c[1] -= 1
-            produced += 1
-            if c[1] == 0:
-                c[0], c[1] = "prefill", prompt  # the client's next request
-        for c in done_prefill:  # its first token comes with the last prompt chunk
-            produced += 1
-            c[0], c[1] = "decode", output - 1
-    return (produced - p0) / (t - t0)
+            prompt_tokens += take
+            if x[1] == 0:
+                finished_prompts.append(x)
+        t += step_ms(len(decoding), prompt_tokens, c)
+        for x in decoding:
+            x[1] -= 1
+            if x[1] == 0:
+                done += 1
+                if sent < c.requests:
+                    x[0], x[1] = "prefill", c.prompt  # the client's next request
+                    sent += 1
+                else:
+                    x[0] = "idle"
+        for x in finished_prompts:  # its first token comes with the last prompt chunk
+            x[0], x[1] = "decode", c.output - 1
+    return c.requests * c.output / (t * 1e-3)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=64)
-    ap.add_argument("--prompt", type=int, default=512)
+    ap.add_argument("--prompt", type=int, default=518)
     ap.add_argument("--output", type=int, default=128)
+    ap.add_argument("--requests", type=int, default=256)
     ap.add_argument("--budget", type=int, default=2048)
-    ap.add_argument("--weight-floor-ms", type=float, default=4.87)
-    ap.add_argument("--gemm-us-per-token", type=float, default=26.0)
-    ap.add_argument("--attention-us-per-sequence", type=float, default=27.0)
-    a = ap.parse_args()
-    costs = (a.weight_floor_ms * 1e-3, a.gemm_us_per_token * 1e-6, a.attention_us_per_sequence * 1e-6)
-    base = run(a.budget, 0, a.clients, a.prompt, a.output, *costs)
-    print(f"budget {a.budget}, no cap: {base:.0f} tok/s")
+    ap.add_argument("--decode-base-ms", type=float, default=6.4)
+    ap.add_argument("--decode-per-seq-ms", type=float, default=0.033)
+    ap.add_argument("--prefill-base-ms", type=float, default=3.5)
+    ap.add_argument("--gemm-us-per-token", type=float, default=21.5)
+    ap.add_argument("--attention-us-per-seq", type=float, default=25.0)
+    c = ap.parse_args()
+    base = run(0, c)
+    print(f"budget {c.budget}, no cap: {base:.0f} tok/s")
     for cap in (128, 256, 384, 512, 768, 1024):
-        r = run(a.budget, cap, a.clients, a.prompt, a.output, *costs)
-        print(f"budget {a.budget}, at most {cap:4d} prompt tokens beside decodes: {r:.0f} tok/s"
+        r = run(cap, c)
+        print(f"budget {c.budget}, at most {cap:4d} prompt tokens beside decodes: {r:.0f} tok/s"
               f" ({r / base:.2f}x)")
 
 
