@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/logging.h"
 #include "base/progress.h"
 #include "base/random.h"
 #include "bench/roofline.h"
 #include "engine/batch_builder.h"
 #include "engine/sampler.h"
+#include "engine/warm_up.h"
 
 namespace tokenfab {
 namespace {
@@ -208,6 +210,14 @@ Result<Json> RunEngineBench(Engine& engine, const EngineBenchOptions& o) {
                        {"copy_gb_per_s", ceilings.copy_gb_per_s},
                        {"matmul_tflops", ceilings.matmul_tflops},
                        {"matmul_dtype", ceilings.matmul_dtype}};
+  }
+  if (o.warm_up) {
+    TF_ASSIGN_OR_RETURN(const WarmUpReport warm, WarmUp(engine));
+    out["warm_up"] = {
+        {"passes", warm.passes}, {"skipped", warm.skipped}, {"seconds", warm.seconds}};
+    if (warm.passes > 0) {
+      LOG(INFO) << "warm-up: " << warm.passes << " forward passes in " << warm.seconds << " s";
+    }
   }
   const int weight_size = static_cast<int>(
       DTypeSize(engine.model().weights().embed.dtype));

@@ -34,6 +34,10 @@ struct EngineBenchOptions {
   int32_t score_len = 512;  // 0 skips the scoring run
   uint64_t seed = 1;        // for the random prompt tokens
   bool measure_ceilings = true;  // probe the device first and report roofline fractions
+  // Run the server's warm-up first (engine/warm_up.h): every GEMM row bucket is then timed at
+  // its largest count, as in a served run, not at whichever case meets it first (a mixed step
+  // of 320 rows took 12.4 or 17.3 ms on the H100 depending on that).
+  bool warm_up = true;
   // How decode steps sample, on the device (the seed is set per row); greedy by default.
   // Unless greedy, the host Sampler's cost per row under the same rule is reported too: what a
   // step would add if its logits came to the host instead.

@@ -42,6 +42,9 @@ Command BenchEngineCommand() {
       {"score-len", true, "tokens of the scoring run, 0 to skip (default 512)"},
       {"output", true, "also write the JSON to this file"},
       {"no-ceilings", false, "skip measuring the device's ceilings (no roofline fractions)"},
+      {"no-warmup", false,
+       "skip the server's warm-up (GEMM row buckets, decode graphs): each "
+       "bucket is then timed at the first case that meets it"},
       {"decode-temperature", true, "decode steps sample at this temperature (default 0: greedy)"},
       {"decode-top-p", true, "... with this top-p (default 1)"},
       {"decode-top-k", true, "... and this top-k (default 0: off)"},
@@ -65,6 +68,7 @@ Command BenchEngineCommand() {
     o.repeats = static_cast<int32_t>(repeats);
     o.score_len = static_cast<int32_t>(score_len);
     o.measure_ceilings = !flags.Has("no-ceilings");
+    o.warm_up = !flags.Has("no-warmup");
     SamplingParams& rule = o.decode_sampling;
     TF_ASSIGN_OR_RETURN(rule.temperature, flags.GetDouble("decode-temperature", 0));
     TF_ASSIGN_OR_RETURN(rule.top_p, flags.GetDouble("decode-top-p", 1));
