@@ -139,7 +139,7 @@ bench_counted() {
     "${t0:-0}" "${t1:-0}" "$s0" "$s1" "$OUT/$name.server.json"
   if [ -n "$STEP_LOG" ]; then
     python3 tools/serving/step_log_summary.py "$STEP_LOG" --bench-json "$OUT/$name.json" \
-      --json "$OUT/$name.steps.json" || true
+      --json "$OUT/$name.steps.json" --html "$OUT/$name.steps.html" || true
   fi
 }
 

@@ -60,10 +60,16 @@ class StepLogSummaryTest(unittest.TestCase):
             with open(bench, "w") as f:
                 json.dump({"runs": [{"started_unix_s": start, "duration_s": 10.0}]}, f)
             out = os.path.join(d, "summary.json")
-            subprocess.run([sys.executable, TOOL, log, "--bench-json", bench, "--json", out],
-                           check=True, capture_output=True)
+            html = os.path.join(d, "steps.html")
+            subprocess.run([sys.executable, TOOL, log, "--bench-json", bench, "--json", out,
+                            "--html", html], check=True, capture_output=True)
             with open(out) as f:
                 self.assertEqual(json.load(f)["steps"], 8)
+            with open(html) as f:
+                page = f.read()
+            self.assertEqual(page.count("<svg"), 3)
+            self.assertEqual(page.count("<polyline"), 4)  # running, decodes, prompt tokens, ms
+            self.assertNotIn("<script", page)
             with open(bench, "w") as f:
                 json.dump({"runs": [{"duration_s": 10.0}]}, f)  # an older bench: no window
             p = subprocess.run([sys.executable, TOOL, log, "--bench-json", bench],

@@ -8,7 +8,7 @@ in waves (prompt-only steps, then a long run of decode-only steps); spread arriv
 steps, whose decodes ride in GEMMs the prompt tokens already make compute-bound.
 
   python3 tools/serving/step_log_summary.py STEPS.jsonl [--bench-json B.json | --from-t S --to-t S]
-                                                       [--json OUT]
+                                                       [--json OUT] [--html OUT]
 
 --bench-json keeps the steps of a `tokenfab bench` run (its measured window, after the warm-up:
 started_unix_s + duration_s of its first run); --from-t / --to-t give a window in Unix seconds
@@ -16,6 +16,7 @@ started_unix_s + duration_s of its first run); --from-t / --to-t give a window i
 """
 import argparse
 import json
+import os
 import sys
 
 
@@ -68,6 +69,47 @@ def summarise(steps):
     return out
 
 
+def timeline_html(steps, title):
+    """A self-contained page (inline SVG, no script): over the run's time, the sequences running
+    and decoding per step, the prompt tokens per step, and each step's milliseconds."""
+    t0 = steps[0]["t"] - steps[0]["seconds"]
+    span = max(steps[-1]["t"] - t0, 1e-9)
+    width, height, pad = 900, 160, 40
+
+    def panel(label, series, y_max, colors):
+        rows = [f'<svg width="{width + 2 * pad}" height="{height + 2 * pad}" '
+                f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12">',
+                f'<text x="{pad}" y="16">{label} (max {y_max:g})</text>',
+                f'<rect x="{pad}" y="{pad}" width="{width}" height="{height}" fill="none" '
+                f'stroke="#999"/>']
+        for (name, values), color in zip(series, colors):
+            points = " ".join(
+                f"{pad + width * (s['t'] - t0) / span:.1f},"
+                f"{pad + height * (1 - v / y_max if y_max else 1):.1f}"
+                for s, v in zip(steps, values))
+            rows.append(f'<polyline fill="none" stroke="{color}" stroke-width="1" '
+                        f'points="{points}"/>')
+            rows.append(f'<text x="{pad + width - 160}" y="{pad - 6 - 14 * colors.index(color)}" '
+                        f'fill="{color}">{name}</text>')
+        rows.append(f'<text x="{pad}" y="{pad + height + 16}">0 s</text>'
+                    f'<text x="{pad + width - 40}" y="{pad + height + 16}">{span:.2f} s</text>')
+        rows.append("</svg>")
+        return "\n".join(rows)
+
+    running = [s["running"] for s in steps]
+    decodes = [s["decodes"] for s in steps]
+    prompt = [s["prompt_tokens"] for s in steps]
+    ms = [1e3 * s["seconds"] for s in steps]
+    body = [panel("sequences per step", [("running", running), ("decodes", decodes)],
+                  max(running + decodes + [1]), ["#1f77b4", "#ff7f0e"]),
+            panel("prompt tokens per step", [("prompt tokens", prompt)], max(prompt + [1]),
+                  ["#2ca02c"]),
+            panel("step time, ms", [("ms", ms)], max(ms + [1e-3]), ["#d62728"])]
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + title +
+            "</title></head><body><h1>" + title + "</h1>\n" + "\n".join(body) +
+            "\n</body></html>\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("log")
@@ -75,6 +117,7 @@ def main():
     ap.add_argument("--to-t", type=float, default=float("inf"))
     ap.add_argument("--bench-json", help="keep the measured window of this tokenfab bench JSON")
     ap.add_argument("--json", help="also write the summary here")
+    ap.add_argument("--html", help="also write a timeline of the steps here (inline SVG)")
     a = ap.parse_args()
     if a.bench_json:
         run = json.load(open(a.bench_json))["runs"][0]
@@ -100,6 +143,9 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump(r, f, indent=1)
+    if a.html:
+        with open(a.html, "w") as f:
+            f.write(timeline_html(steps, "engine steps: " + os.path.basename(a.log)))
     span = r["span_seconds"]
     print(f"{r['steps']} steps over {span:.2f} s ({r['busy_seconds'] / span:.0%} busy), "
           f"{r['decode_tokens']} decode and {r['prompt_tokens']} prompt tokens, "
