@@ -49,13 +49,13 @@ TEST(PlanWarmUpTest, RowCountsUpToTheTokenBudgetAndNothingWithoutCounts) {
   EXPECT_EQ(PlanWarmUp({}, {}, graphs, 2048, 2), (std::vector<WarmUpPass>{{1, 1}, {2, 2}}));
 }
 
-std::unique_ptr<Engine> MakeEngine() {
+std::unique_ptr<Engine> MakeEngine(int32_t num_kv_blocks = 32) {
   RegisterBuiltinBackends();
   EngineConfig c;
   c.model_dir = testing::TestDataPath("models/llama_gqa4_llama3rope_classic");
   c.num_threads = 2;
   c.block_size = 4;
-  c.num_kv_blocks = 32;
+  c.num_kv_blocks = num_kv_blocks;
   c.block_hash_key = SipKey{};
   auto engine = Engine::Create(c);
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
@@ -94,6 +94,20 @@ TEST(RunWarmUpTest, PassesRunOrAreSkippedAndLeaveTheEngineAsItWas) {
   // The CPU backend has no first-use costs: nothing to run.
   ASSERT_OK_AND_ASSIGN(const WarmUpReport none, WarmUp(*warmed));
   EXPECT_EQ(none.passes + none.skipped, 0);
+}
+
+TEST(RunWarmUpTest, ServingSizedPassesOfManySequencesRun) {
+  // A CUDA plan's shapes at this model's scale: up to 96 tokens beside up to 24 logit rows,
+  // then decodes of up to 24 sequences (one token each, graph-sized).
+  auto e = MakeEngine(/*num_kv_blocks=*/128);
+  ASSERT_NE(e, nullptr);
+  const std::vector<int64_t> counts = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96};
+  const std::vector<int32_t> graphs = {1, 2, 4, 8, 16, 24};
+  const std::vector<WarmUpPass> plan = PlanWarmUp(counts, counts, graphs, 96, 24);
+  ASSERT_OK_AND_ASSIGN(const WarmUpReport report, RunWarmUpPasses(*e, plan));
+  EXPECT_EQ(report.passes, static_cast<int32_t>(plan.size()));
+  EXPECT_EQ(report.skipped, 0);
+  EXPECT_EQ(e->block_pool().num_used(), 0);
 }
 
 }  // namespace
