@@ -48,15 +48,15 @@ class Backend {
   // run) and can be replayed with LaunchGraph, with the same arguments and memory, at a
   // fraction of the launch cost. Only where SupportsGraphs(); callers ask first.
   virtual bool SupportsGraphs() const { return false; }
+  virtual Status BeginGraphCapture() { return UnavailableError("no graph support"); }
+  virtual Result<int> EndGraphCapture() { return UnavailableError("no graph support"); }
+  virtual Status LaunchGraph(int /*graph*/) { return UnavailableError("no graph support"); }
 
   // Row counts, up to `max_rows`, that each meet a first-use cost the next call of the same
   // shape does not pay (CUDA: cuBLASLt's algorithms timed per bucket of rows): one count per
   // bucket. A server runs a forward pass at each before it serves (engine/warm_up.h), so that no
   // request pays it. Empty: nothing to warm.
   virtual std::vector<int64_t> WarmUpRowCounts(int64_t /*max_rows*/) const { return {}; }
-  virtual Status BeginGraphCapture() { return UnavailableError("no graph support"); }
-  virtual Result<int> EndGraphCapture() { return UnavailableError("no graph support"); }
-  virtual Status LaunchGraph(int /*graph*/) { return UnavailableError("no graph support"); }
 
  protected:
   friend class DeviceBuffer;

@@ -72,6 +72,7 @@ Result<WarmUpReport> RunWarmUpPasses(Engine& engine, std::span<const WarmUpPass>
       }
       fits = EnsureBlocks(engine.block_pool(), bs, lengths[s], &blocks[s]).ok();
     }
+    Status forward = Status::Ok();
     if (fits) {
       std::vector<SequenceChunk> chunks;
       for (int32_t s = 0; s < pass.rows; ++s) {
@@ -86,14 +87,15 @@ Result<WarmUpReport> RunWarmUpPasses(Engine& engine, std::span<const WarmUpPass>
       ForwardOutputs out;
       out.sampling = sampling;
       out.tokens = &next;
-      const Status s =
+      forward =
           engine.model().Forward(BuildForwardBatch(chunks, bs), engine.kv_cache().tensors(), out);
-      for (auto& b : blocks) ReleaseBlocks(engine.block_pool(), &b);
-      TF_RETURN_IF_ERROR(s.WithContext("warm-up pass of " + std::to_string(pass.tokens) +
-                                       " tokens, " + std::to_string(pass.rows) + " rows"));
+    }
+    for (auto& b : blocks) ReleaseBlocks(engine.block_pool(), &b);
+    TF_RETURN_IF_ERROR(forward.WithContext("warm-up pass of " + std::to_string(pass.tokens) +
+                                           " tokens, " + std::to_string(pass.rows) + " rows"));
+    if (fits) {
       ++report.passes;
     } else {
-      for (auto& b : blocks) ReleaseBlocks(engine.block_pool(), &b);
       ++report.skipped;
     }
   }
