@@ -157,20 +157,18 @@ void AsyncEngine::Loop() {
       RefreshSnapshot(0, 0);
       continue;
     }
-    const int64_t tokens_before = engine_->stats().prompt_tokens + engine_->stats().generated_tokens;
     const Status status = engine_->Step();
     const StepRecord& step = engine_->last_step();  // seconds 0: nothing was scheduled
     if (!status.ok()) {
       LOG(ERROR) << "engine step failed: " << status.ToString() << "; failing every request";
       engine_->AbortAll(status);
     }
-    const int64_t tokens_after = engine_->stats().prompt_tokens + engine_->stats().generated_tokens;
     max_sequence_tokens_ = engine_->max_sequence_tokens();  // pins change it
     if (step_log_ != nullptr && step.seconds > 0) {
       step_log_->Write(step, engine_->num_running(), engine_->num_waiting(),
                        engine_->block_pool().num_used());
     }
-    RefreshSnapshot(step.seconds, tokens_after - tokens_before);
+    RefreshSnapshot(step.seconds, step.decodes + step.prompt_tokens);
   }
   engine_->AbortAll(UnavailableError("the engine is shutting down"));
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "model/rope.h"
@@ -353,8 +354,16 @@ Status CausalLm::CopyOutputs(const BatchViews& v, int32_t rows, const ForwardOut
   return backend_->Synchronize();
 }
 
+namespace {
+// Decode steps are padded up to one of these sequence counts and replayed from its graph.
+constexpr int32_t kGraphBatchSizes[] = {1,  2,  4,   8,   16,  24,  32, 48,
+                                        64, 96, 128, 160, 192, 224, 256};
+constexpr int32_t kMaxGraphSeqs = kGraphBatchSizes[std::size(kGraphBatchSizes) - 1];
+}  // namespace
+
+std::span<const int32_t> CausalLm::GraphBatchSizes() { return kGraphBatchSizes; }
+
 bool CausalLm::GraphEligible(const ForwardBatch& b, const ForwardOutputs& out) const {
-  constexpr int32_t kMaxGraphSeqs = 256;
   if (!graphs_enabled_ || b.num_seqs() > kMaxGraphSeqs || b.num_tokens() != b.num_seqs()) {
     return false;
   }
@@ -368,13 +377,6 @@ bool CausalLm::GraphEligible(const ForwardBatch& b, const ForwardOutputs& out) c
   return b.max_blocks_per_seq <= graph_max_blocks_ || graph_max_blocks_ == 0;
 }
 
-namespace {
-constexpr int32_t kGraphBatchSizes[] = {1,  2,  4,   8,   16,  24,  32, 48,
-                                        64, 96, 128, 160, 192, 224, 256};
-}  // namespace
-
-std::span<const int32_t> CausalLm::GraphBatchSizes() { return kGraphBatchSizes; }
-
 Status CausalLm::ForwardGraph(const ForwardBatch& b, const KvCacheTensors& kv,
                               const ForwardOutputs& out) {
   if (graph_max_blocks_ == 0) {  // first use: size everything for the largest graph
@@ -385,12 +387,16 @@ Status CausalLm::ForwardGraph(const ForwardBatch& b, const KvCacheTensors& kv,
                                              b.max_blocks_per_seq);
     graph_max_blocks_ = 16;
     while (graph_max_blocks_ < needed) graph_max_blocks_ *= 2;
-    TF_RETURN_IF_ERROR(Reserve(std::max(capacity_tokens_, 256), std::max(capacity_rows_, 256)));
-    const size_t bytes = (3 * 256 + 2 * 256 + 1 + 256 * static_cast<size_t>(graph_max_blocks_) +
-                          256) * sizeof(int32_t) + 8 + 256 * sizeof(DeviceSamplingParams);
+    constexpr size_t kSeqs = kMaxGraphSeqs;
+    TF_RETURN_IF_ERROR(Reserve(std::max(capacity_tokens_, kMaxGraphSeqs),
+                               std::max(capacity_rows_, kMaxGraphSeqs)));
+    const size_t bytes =
+        (3 * kSeqs + 2 * kSeqs + 1 + kSeqs * static_cast<size_t>(graph_max_blocks_) + kSeqs) *
+            sizeof(int32_t) +
+        8 + kSeqs * sizeof(DeviceSamplingParams);
     TF_ASSIGN_OR_RETURN(graph_buffer_, backend_->Allocate(bytes));
   }
-  int32_t seqs = 256;
+  int32_t seqs = kMaxGraphSeqs;
   for (int32_t bucket : kGraphBatchSizes) {
     if (bucket >= b.num_seqs()) {
       seqs = bucket;
