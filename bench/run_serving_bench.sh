@@ -222,8 +222,8 @@ for stage in $STAGES; do
       ;;
     report)
       for w in fixed goodput multiturn longctx; do
-        files=$( (ls "$OUT/$w"-*.json 2>/dev/null || true) | (grep -v -e compare -e '\.server\.json$' || true) |
-          paste -sd, -)
+        files=$( (ls "$OUT/$w"-*.json 2>/dev/null || true) |
+          (grep -v -e compare -e '\.server\.json$' -e '\.steps\.json$' || true) | paste -sd, -)
         [ -n "$files" ] || continue
         "$BENCH_CLIENT" bench --merge "$files" --title "tokenfab vs llama-server: $w" \
           --output-html "$OUT/$w-compare.html" --output-json "$OUT/$w-compare.json"
