@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where the GPU time of one forward goes: runs short bench-engine cases under Nsight Compute
 # (kernels serialised, graphs off) and prints, for the last forward of each case, the time of
-# every kernel kind and its share. CSVs land in $OUT.
+# every kernel kind and its share. CSVs land in $OUT. The warm-up is off: its passes at every
+# row bucket would be the longest forwards and take most of the profiling time.
 #
 #   BUILD=/root/build-gpu CASES="decode_b1 prefill_4096" bash tools/device/profile.sh [model-config-dir]
 #   CASES="prefill_attention_metrics decode_attention_metrics" ...   # one kernel's counters
@@ -17,7 +18,7 @@ profile() {  # name, which forward (last | longest | longest_warm | after_longes
   local name=$1 pick=$2; shift 2
   TOKENFAB_NO_GRAPHS=1 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
     "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
-    --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
     >"$OUT/prof_$name.csv" 2>"$OUT/prof_$name.log"
   python3 - "$OUT/prof_$name.csv" "$name" "$pick" <<'PY'
 import csv, collections, re, sys
@@ -62,7 +63,7 @@ kernel_metrics() {  # name, kernel-name regex, then bench-engine flags
     --section LaunchStats --section Occupancy --section SpeedOfLight --section WarpStateStats \
     --section MemoryWorkloadAnalysis --csv --print-units base \
     "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
-    --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
     >"$OUT/metrics_$name.csv" 2>"$OUT/metrics_$name.log"
   python3 - "$OUT/metrics_$name.csv" "$name" <<'PY'
 import csv, sys
@@ -92,7 +93,7 @@ decode_counters() {  # name, kernel-name regex, launches to skip, launches
     --launch-count "$count" --section LaunchStats --section SpeedOfLight --section SchedulerStats \
     --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --csv \
     --print-units base "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" \
-    --dummy-weights --no-ceilings --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 \
+    --dummy-weights --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 \
     --prompt-lens 16 --batch-sizes 1 --context-lens 600 --max-batch-tokens 1024 \
     >"$OUT/counters_$name.csv" 2>"$OUT/counters_$name.log"
   python3 - "$OUT/counters_$name.csv" "$name" <<'PY'
