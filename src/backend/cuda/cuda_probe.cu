@@ -68,29 +68,41 @@ Result<DeviceCeilings> CudaProbe::MeasureCeilings() {
   c.device_name = prop.name;
   c.matmul_dtype = "bf16";
   const cudaStream_t stream = backend_->stream();
-  constexpr size_t kBytes = 4ull << 30;
-  TF_ASSIGN_OR_RETURN(DeviceBuffer a, backend_->Allocate(kBytes));
-  TF_ASSIGN_OR_RETURN(DeviceBuffer b, backend_->Allocate(kBytes));
+  // Two buffers of up to 4 GiB each, far past the L2, in what the weights and the KV cache left
+  // (the engine holds most of the memory by the time bench-engine measures, unless
+  // --kv-cache-gb kept it small); the GEMM below needs 256 MiB of each.
+  constexpr size_t kMaxBytes = 4ull << 30, kMinBytes = 512ull << 20, kGrain = 256ull << 20;
+  const uint64_t spare = backend_->FreeMemoryBytes();
+  const size_t bytes =
+      std::min<size_t>(kMaxBytes, spare > kGrain ? (spare - kGrain) / 2 / kGrain * kGrain : 0);
+  if (bytes < kMinBytes) {
+    return ResourceExhaustedError(
+        "cuda: " + std::to_string(spare >> 20) +
+        " MiB free is too little to measure the ceilings (needs 1.25 GiB; "
+        "lower --kv-cache-gb or pass --no-ceilings)");
+  }
+  TF_ASSIGN_OR_RETURN(DeviceBuffer a, backend_->Allocate(bytes));
+  TF_ASSIGN_OR_RETURN(DeviceBuffer b, backend_->Allocate(bytes));
   TF_ASSIGN_OR_RETURN(DeviceBuffer sink, backend_->Allocate(sizeof(int)));
   FillRandomBf16<<<4 * prop.multiProcessorCount, 256, 0, stream>>>(
-      static_cast<__nv_bfloat16*>(a.data()), kBytes / 2, 1);
+      static_cast<__nv_bfloat16*>(a.data()), bytes / 2, 1);
   TF_CUDA_RETURN_IF_LAUNCH_ERROR();
 
-  const int64_t vectors = kBytes / sizeof(int4);
+  const int64_t vectors = bytes / sizeof(int4);
   TF_ASSIGN_OR_RETURN(const float read_ms, MedianMs(stream, 10, [&]() -> Status {
     ReadKernel<<<8 * prop.multiProcessorCount, 512, 0, stream>>>(
         static_cast<const int4*>(a.data()), vectors, static_cast<int*>(sink.data()));
     TF_CUDA_RETURN_IF_LAUNCH_ERROR();
     return Status::Ok();
   }));
-  c.read_gb_per_s = kBytes / (read_ms * 1e-3) / 1e9;
+  c.read_gb_per_s = bytes / (read_ms * 1e-3) / 1e9;
 
   TF_ASSIGN_OR_RETURN(const float copy_ms, MedianMs(stream, 10, [&]() -> Status {
     TF_CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(b.data(), a.data(), kBytes, cudaMemcpyDeviceToDevice, stream));
+        cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, stream));
     return Status::Ok();
   }));
-  c.copy_gb_per_s = 2.0 * kBytes / (copy_ms * 1e-3) / 1e9;
+  c.copy_gb_per_s = 2.0 * bytes / (copy_ms * 1e-3) / 1e9;
 
   constexpr int64_t kDim = 8192;  // x, w and out each 128 MiB of bf16, inside a and b
   char* base_a = static_cast<char*>(a.data());
