@@ -71,9 +71,11 @@ __global__ void __launch_bounds__(128 * kWG, 1) FlashPrefillWgmmaKernel(Attentio
   __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem_raw + (((raw + 1023) & ~1023u) - raw));
   __nv_bfloat16* kv_s = q_s + T::kQElems;  // stage s: K at 2 * s tiles, V after it
 
-  // Causal tiles further down the prompt see more keys: the grid runs them first.
-  const int seq = p.first_seq + blockIdx.z, h = blockIdx.y;
-  const int m0 = (gridDim.x - 1 - blockIdx.x) * T::kRows;
+  // Causal tiles further down the prompt see more keys: the grid runs them first, every head's
+  // before any head's next (blocks start in x order, so the heads are x): the last blocks to
+  // start are the shortest, and the heads of one KV group read its keys together in the L2.
+  const int seq = p.first_seq + blockIdx.z, h = blockIdx.x;
+  const int m0 = (gridDim.y - 1 - blockIdx.y) * T::kRows;
   const int group = p.num_q_heads / p.num_kv_heads, g = h / group;
   const int q_begin = p.query_start[seq];
   const int q_len = p.query_start[seq + 1] - q_begin;
@@ -192,7 +194,7 @@ __global__ void __launch_bounds__(128 * kWG, 1) FlashPrefillWgmmaKernel(Attentio
 template <int D>
 cudaError_t LaunchForHeadDim(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
   using T = WgmmaTile<D, kWgmmaPrefillRows / 64, 64>;
-  const dim3 grid((max_query_len + T::kRows - 1) / T::kRows, p.num_q_heads,
+  const dim3 grid(p.num_q_heads, (max_query_len + T::kRows - 1) / T::kRows,
                   p.num_seqs - p.first_seq);
   const auto kernel = FlashPrefillWgmmaKernel<D, kWgmmaPrefillRows / 64, 64>;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
