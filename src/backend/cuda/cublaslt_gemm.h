@@ -21,7 +21,8 @@
 namespace tokenfab {
 
 // The bucket of row counts that share one timed algorithm choice: the smallest of 1, 2, 3, 4,
-// 6, 8, 12, 16, ... (powers of two and 1.5 times them) that is >= m.
+// 6, 8, 12, 16, ... 64 (powers of two and 1.5 times them), then every multiple of 32 up to
+// 1024, then 1536, 2048, 3072, ... again, that is >= m.
 int64_t GemmRowBucket(int64_t m);
 
 class CublasLtGemm {
