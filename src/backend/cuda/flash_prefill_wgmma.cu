@@ -1,11 +1,8 @@
 #include <cfloat>
-#include <cstdlib>
-#include <string>
 
 #include "backend/cuda/common_impl.cuh"
 #include "backend/cuda/flash_prefill_wgmma.cuh"
 #include "backend/cuda/flash_softmax_impl.cuh"
-#include "backend/cuda/mbarrier_impl.cuh"
 #include "backend/cuda/mma_impl.cuh"
 #include "backend/cuda/paged_kv_impl.cuh"
 #include "backend/cuda/wgmma_impl.cuh"
@@ -64,7 +61,7 @@ __device__ __forceinline__ void PackProbabilities(const float (&s)[kN / 8][4],
   }
 }
 
-template <int D, int kWG, int kN, bool kLookAhead>
+template <int D, int kWG, int kN>
 __global__ void __launch_bounds__(128 * kWG, 1) FlashPrefillWgmmaKernel(AttentionParams p) {
   using T = WgmmaTile<D, kWG, kN>;
   constexpr int kChunks = D / 8;
@@ -102,23 +99,18 @@ __global__ void __launch_bounds__(128 * kWG, 1) FlashPrefillWgmmaKernel(Attentio
               : p.q;
     CpAsync16(q_s + SwizzledPanelOffset(T::kRows, r, c), src, valid ? 16 : 0);
   }
-  using Rows = KvRowSources<D, kN, T::kThreads>;
-  int32_t blocks[Rows::kPasses];  // kLookAhead: the next tile's block-table entries
-  auto load_kv = [&](int stage, int kv0) {
-    __nv_bfloat16* k_tile = kv_s + 2 * stage * T::kKvElems;
-    if constexpr (kLookAhead) {
-      LoadKvTiles<D, kN, T::kThreads>(k_tile, k_tile + T::kKvElems, panel_offset, blocks, kv0,
-                                      kv_hi, g, pages, p, tid);
-      if (kv0 + kN < kv_hi) Rows::Lookup(blocks, table, kv0 + kN, kv_hi, pages, tid);
-    } else {
-      LoadKvTiles<D, kN, T::kThreads>(k_tile, k_tile + T::kKvElems, panel_offset, table, kv0, kv_hi,
-                                      g, pages, p, tid);
-    }
+  auto load_k = [&](int stage, int kv0) {
+    LoadKvTile<D, kN, T::kThreads>(kv_s + 2 * stage * T::kKvElems, panel_offset, p.k_cache, table,
+                                   kv0, kv_hi, g, pages, p, tid);
+  };
+  auto load_v = [&](int stage, int kv0) {
+    LoadKvTile<D, kN, T::kThreads>(kv_s + (2 * stage + 1) * T::kKvElems, panel_offset, p.v_cache,
+                                   table, kv0, kv_hi, g, pages, p, tid);
   };
   const int tiles = kv_lo < kv_hi ? (kv_hi - kv_lo + kN - 1) / kN : 0;
   if (tiles > 0) {
-    if constexpr (kLookAhead) Rows::Lookup(blocks, table, kv_lo, kv_hi, pages, tid);
-    load_kv(0, kv_lo);
+    load_k(0, kv_lo);
+    load_v(0, kv_lo);
   }
   CpAsyncCommit();  // Q, K(0), V(0)
 
@@ -170,7 +162,10 @@ __global__ void __launch_bounds__(128 * kWG, 1) FlashPrefillWgmmaKernel(Attentio
     CpAsyncWait<0>();  // this tile (and, the first time, Q)
     FenceProxyAsync();
     __syncthreads();  // every copy landed; every warpgroup is done with the other stage
-    if (j + 1 < tiles) load_kv(stage ^ 1, kv0 + kN);
+    if (j + 1 < tiles) {
+      load_k(stage ^ 1, kv0 + kN);
+      load_v(stage ^ 1, kv0 + kN);
+    }
     CpAsyncCommit();
     if (kv0 > wg_last || kv0 + kN <= wg_lo) continue;  // no key of the tile is visible here
     IssueScores<D, T::kRows, kN>(s[0], q_desc, k_desc + stage * kStageStep);
@@ -193,278 +188,15 @@ __global__ void __launch_bounds__(128 * kWG, 1) FlashPrefillWgmmaKernel(Attentio
                      lane, p);
 }
 
-// The warp-specialised form: kWG consumer warpgroups compute as above, kProducerWarps more
-// warps copy Q and the K/V tiles into a ring of kStages stages. Each stage has a "full"
-// barrier (the producers' arrivals, once their copies of it landed) and an "empty" one (a warp
-// of each consumer warpgroup... every consumer warp's arrival once its P V read the stage), so
-// a warpgroup waits only for its next tile and the warpgroups drift apart: one's softmax runs
-// under another's matmuls instead of all of them meeting at a block barrier every tile.
-template <int D, int kWG, int kN, int kStages, int kProducerWarps>
-struct WsTile {
-  static constexpr int kConsumerThreads = 128 * kWG;
-  static constexpr int kProducerThreads = 32 * kProducerWarps;
-  static constexpr int kThreads = kConsumerThreads + kProducerThreads;
-  static constexpr int kRows = 64 * kWG;
-  static constexpr int kQElems = kRows * D;
-  static constexpr int kKvElems = kN * D;
-  static constexpr size_t kSmem = 1024 + sizeof(__nv_bfloat16) * (kQElems + kStages * 2 * kKvElems);
-  // A whole producer warpgroup hands its registers to the consumers (setmaxnreg); the budget
-  // at launch is 64K registers over kThreads, in multiples of 8.
-  static constexpr bool kHandover = kProducerWarps == 4;
-  static constexpr int kProducerRegs = kWG == 2 ? 40 : 32;
-  static constexpr int kConsumerRegs =
-      ((65536 - kProducerThreads * kProducerRegs) / kConsumerThreads) / 8 * 8;
-};
-
-template <int D, int kWG, int kN, int kStages, int kProducerWarps, bool kOverlap>
-__global__ void __launch_bounds__(WsTile<D, kWG, kN, kStages, kProducerWarps>::kThreads, 1)
-    FlashPrefillWgmmaWsKernel(AttentionParams p) {
-  using T = WsTile<D, kWG, kN, kStages, kProducerWarps>;
-  static_assert(T::kProducerRegs >= 24 && T::kConsumerRegs >= 128, "register handover");
-  constexpr int kChunks = D / 8;
-  WaitForPriorGrids();
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  __shared__ uint64_t full[kStages], empty[kStages];
-  const uint32_t raw = SmemAddress(smem_raw);
-  __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem_raw + (((raw + 1023) & ~1023u) - raw));
-  __nv_bfloat16* kv_s = q_s + T::kQElems;  // stage s: K at 2 * s tiles, V after it
-
-  const int seq = p.first_seq + blockIdx.z, h = blockIdx.x;
-  const int m0 = (gridDim.y - 1 - blockIdx.y) * T::kRows;
-  const int group = p.num_q_heads / p.num_kv_heads, g = h / group;
-  const int q_begin = p.query_start[seq];
-  const int q_len = p.query_start[seq + 1] - q_begin;
-  if (m0 >= q_len) return;
-  const int rows_here = min(T::kRows, q_len - m0);
-  const int tid = threadIdx.x, lane = tid & 31, wg = tid / 128, warp = (tid / 32) & 3;
-  const int first_pos = p.positions[q_begin + m0];
-  const int last_pos = p.positions[q_begin + m0 + rows_here - 1];
-  const int kv_hi = last_pos + 1;
-  const int kv_lo = p.sliding_window > 0 ? max(0, first_pos - p.sliding_window + 1) : 0;
-  const int tiles = kv_lo < kv_hi ? (kv_hi - kv_lo + kN - 1) / kN : 0;
-
-  if (tid == 0) {
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) {
-      MbarrierInit(&full[s], T::kProducerThreads);
-      MbarrierInit(&empty[s], 4 * kWG);
-    }
-  }
-  __syncthreads();  // the last block-wide barrier: past it the roles part
-
-  if (tid >= T::kConsumerThreads) {  // producer warps
-    if constexpr (T::kHandover) SetMaxRegistersDec<T::kProducerRegs>();
-    const int ptid = tid - T::kConsumerThreads;
-    const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
-    const PageMap pages(p.block_size);
-    const auto panel_offset = [](int r, int c) { return SwizzledPanelOffset(kN, r, c); };
-    for (int idx = ptid; idx < T::kRows * kChunks; idx += T::kProducerThreads) {
-      const int r = idx / kChunks, c = idx % kChunks;
-      const bool valid = r < rows_here;
-      const __nv_bfloat16* src =
-          valid ? p.q + (static_cast<int64_t>(q_begin + m0 + r) * p.num_q_heads + h) * D + c * 8
-                : p.q;
-      CpAsync16(q_s + SwizzledPanelOffset(T::kRows, r, c), src, valid ? 16 : 0);
-    }
-    for (int j = 0; j < tiles; ++j) {
-      const int stage = j % kStages, kv0 = kv_lo + j * kN;
-      if (j >= kStages) MbarrierWait(&empty[stage], (j / kStages - 1) & 1);
-      __nv_bfloat16* k_tile = kv_s + 2 * stage * T::kKvElems;
-      LoadKvTiles<D, kN, T::kProducerThreads>(k_tile, k_tile + T::kKvElems, panel_offset, table,
-                                              kv0, kv_hi, g, pages, p, ptid);
-      CpAsyncCommit();
-      if (j > 0) {  // the previous tile (and Q with tile 0) has landed: publish it
-        CpAsyncWait<1>();
-        FenceProxyAsync();
-        MbarrierArrive(&full[(j - 1) % kStages]);
-      }
-    }
-    if (tiles > 0) {
-      CpAsyncWait<0>();
-      FenceProxyAsync();
-      MbarrierArrive(&full[(tiles - 1) % kStages]);
-    }
-    return;
-  }
-  if constexpr (T::kHandover) SetMaxRegistersInc<T::kConsumerRegs>();
-
-  const int wg_row0 = wg * 64;
-  const int wg_rows = min(64, rows_here - wg_row0);  // <= 0: an idle warpgroup
-  const int wg_first = wg_rows > 0 ? p.positions[q_begin + m0 + wg_row0] : 0;
-  const int wg_last = wg_rows > 0 ? p.positions[q_begin + m0 + wg_row0 + wg_rows - 1] : -1;
-  const int wg_lo = p.sliding_window > 0 ? max(0, wg_first - p.sliding_window + 1) : 0;
-  int pos[1][2];
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = wg_row0 + warp * 16 + (lane >> 2) + 8 * half;
-    pos[0][half] = row < rows_here ? p.positions[q_begin + m0 + row] : -1;
-  }
-  const float scale_log2 = p.scale * 1.4426950408889634f;
-  const uint64_t q_desc = SwizzledDesc(SmemAddress(q_s) + wg_row0 * 128, 16, 1024);
-  const uint64_t k_desc = SwizzledDesc(SmemAddress(kv_s), 16, 1024);
-  const uint64_t v_desc = SwizzledDesc(SmemAddress(kv_s + T::kKvElems), kN * 128, 1024);
-  constexpr uint32_t kStageStep = 2 * T::kKvElems * sizeof(__nv_bfloat16) >> 4;
-
-  float o[1][D / 8][4], s[1][kN / 8][4];
-  float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
-#pragma unroll
-  for (int j = 0; j < D / 8; ++j) o[0][j][0] = o[0][j][1] = o[0][j][2] = o[0][j][3] = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kN / 8; ++j) s[0][j][0] = s[0][j][1] = s[0][j][2] = s[0][j][3] = 0.0f;
-  const auto needs_mask = [&](int kv0) {
-    return kv0 + kN > wg_first + 1 || kv0 + kN > kv_hi ||
-           (p.sliding_window > 0 && kv0 <= wg_last - p.sliding_window);
-  };
-
-  const auto release = [&](int stage) {
-    __syncwarp();
-    if (lane == 0) MbarrierArrive(&empty[stage]);
-  };
-  const auto softmax = [&](int kv0, float(&alpha)[1][2]) {
-    if (needs_mask(kv0)) {
-      SoftmaxScores<true, kN, 1>(s, m, l, alpha, pos, kv0, kv_hi, p.sliding_window, scale_log2,
-                                 lane);
-    } else {
-      SoftmaxScores<false, kN, 1>(s, m, l, alpha, pos, kv0, kv_hi, p.sliding_window, scale_log2,
-                                  lane);
-    }
-  };
-  if constexpr (!kOverlap) {
-    for (int j = 0; j < tiles; ++j) {
-      const int kv0 = kv_lo + j * kN, stage = j % kStages;
-      MbarrierWait(&full[stage], (j / kStages) & 1);
-      if (kv0 <= wg_last && kv0 + kN > wg_lo) {  // some key of the tile is visible here
-        IssueScores<D, T::kRows, kN>(s[0], q_desc, k_desc + stage * kStageStep);
-        WgmmaWait<0>();
-        FenceRegisters(s[0]);
-        float alpha[1][2];
-        softmax(kv0, alpha);
-        RescaleOutput<D, 1>(o, alpha);
-        uint32_t a[kN / 16][4];
-        PackProbabilities<kN>(s[0], a);
-        IssueOutput<D, kN>(o[0], a, v_desc + stage * kStageStep);
-        WgmmaWait<0>();
-        FenceRegisters(o[0]);
-      }
-      release(stage);
-    }
-  } else {
-    // Tile j's scores are computed while tile j - 1's P V runs: the softmax of one tile hides
-    // under the other's matmul inside the warpgroup too. A stage is held until its P V is done.
-    uint32_t a[kN / 16][4];
-    int held = -1;  // the stage whose P V is pending, with its probabilities in a
-    for (int j = 0; j < tiles; ++j) {
-      const int kv0 = kv_lo + j * kN, stage = j % kStages;
-      MbarrierWait(&full[stage], (j / kStages) & 1);
-      if (!(kv0 <= wg_last && kv0 + kN > wg_lo)) {
-        release(stage);
-        continue;
-      }
-      IssueScores<D, T::kRows, kN>(s[0], q_desc, k_desc + stage * kStageStep);
-      float alpha[1][2];
-      if (held >= 0) {
-        IssueOutput<D, kN>(o[0], a, v_desc + held * kStageStep);
-        WgmmaWait<1>();  // the scores; P V may still run
-        FenceRegisters(s[0]);
-        softmax(kv0, alpha);
-        WgmmaWait<0>();
-        FenceRegisters(o[0]);
-        FenceRegisters(a);
-        release(held);
-      } else {
-        WgmmaWait<0>();
-        FenceRegisters(s[0]);
-        softmax(kv0, alpha);
-      }
-      RescaleOutput<D, 1>(o, alpha);
-      PackProbabilities<kN>(s[0], a);
-      held = stage;
-    }
-    if (held >= 0) {
-      IssueOutput<D, kN>(o[0], a, v_desc + held * kStageStep);
-      WgmmaWait<0>();
-      FenceRegisters(o[0]);
-      release(held);
-    }
-  }
-
-  if (wg_rows <= 0) return;
-  const int row_a = wg_row0 + warp * 16 + (lane >> 2);
-  StoreOutputRows<D>(o[0], RowSum(l[0][0]), RowSum(l[0][1]), row_a, rows_here, q_begin + m0, h,
-                     lane, p);
-}
-
-// Which prefill kernel a launch takes: TOKENFAB_WGMMA_PREFILL=lockstep | ws2 | ws3w | ws3 |
-// ws2o | ws3o (an
-// experiment's switch, until one of them wins).
-int WgmmaVariant() {
-  static const int variant = [] {
-    const char* v = std::getenv("TOKENFAB_WGMMA_PREFILL");
-    if (v == nullptr) return 0;
-    const std::string s(v);
-    return s == "ws2"       ? 1
-           : s == "ws3w"    ? 2
-           : s == "ws3"     ? 3
-           : s == "ws2o"    ? 4
-           : s == "ws3o"    ? 5
-           : s == "ws2o128" ? 6
-           : s == "ahead"   ? 7
-                            : 0;
-  }();
-  return variant;
-}
-
-template <int D, int kWG, int kN, int kStages, int kProducerWarps, bool kOverlap>
-cudaError_t LaunchWs(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  using T = WsTile<D, kWG, kN, kStages, kProducerWarps>;
-  const dim3 grid(p.num_q_heads, (max_query_len + T::kRows - 1) / T::kRows,
-                  p.num_seqs - p.first_seq);
-  const auto kernel = FlashPrefillWgmmaWsKernel<D, kWG, kN, kStages, kProducerWarps, kOverlap>;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(T::kSmem));
-  LaunchPdl(kernel, grid, T::kThreads, T::kSmem, stream, p);
-  return cudaGetLastError();
-}
-
 // Three warpgroups (192 query rows) against 64-key tiles: measured against two warpgroups with
 // 128-key tiles and against loops that overlap one tile's scores with the previous one's P V
 // (see docs/performance_notes.md).
-#ifndef TF_LOCKSTEP_N
-#define TF_LOCKSTEP_N 64
-#endif
-constexpr int kLockstepN = TF_LOCKSTEP_N;
 template <int D>
 cudaError_t LaunchForHeadDim(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  switch (WgmmaVariant()) {
-    case 1:
-      return LaunchWs<D, 2, 64, 3, 4, false>(p, max_query_len, stream);
-    case 2:
-      return LaunchWs<D, 3, 64, 3, 1, false>(p, max_query_len, stream);
-    case 3:
-      return LaunchWs<D, 3, 64, 3, 4, false>(p, max_query_len, stream);
-    case 4:
-      return LaunchWs<D, 2, 64, 4, 4, true>(p, max_query_len, stream);
-    case 5:
-      return LaunchWs<D, 3, 64, 4, 4, true>(p, max_query_len, stream);
-    case 6:
-      return LaunchWs<D, 2, 128, 3, 4, true>(p, max_query_len, stream);
-    default:
-      break;
-  }
-  if (WgmmaVariant() == 7) {
-    using T = WgmmaTile<D, kWgmmaPrefillRows / 64, kLockstepN>;
-    const dim3 grid(p.num_q_heads, (max_query_len + T::kRows - 1) / T::kRows,
-                    p.num_seqs - p.first_seq);
-    const auto kernel = FlashPrefillWgmmaKernel<D, kWgmmaPrefillRows / 64, kLockstepN, true>;
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(T::kSmem));
-    LaunchPdl(kernel, grid, T::kThreads, T::kSmem, stream, p);
-    return cudaGetLastError();
-  }
-  using T = WgmmaTile<D, kWgmmaPrefillRows / 64, kLockstepN>;
+  using T = WgmmaTile<D, kWgmmaPrefillRows / 64, 64>;
   const dim3 grid(p.num_q_heads, (max_query_len + T::kRows - 1) / T::kRows,
                   p.num_seqs - p.first_seq);
-  const auto kernel = FlashPrefillWgmmaKernel<D, kWgmmaPrefillRows / 64, kLockstepN, false>;
+  const auto kernel = FlashPrefillWgmmaKernel<D, kWgmmaPrefillRows / 64, 64>;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(T::kSmem));
   LaunchPdl(kernel, grid, T::kThreads, T::kSmem, stream, p);
