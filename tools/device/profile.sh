@@ -7,6 +7,7 @@
 #   BUILD=/root/build-gpu CASES="decode_b1 prefill_4096" bash tools/device/profile.sh [model-config-dir]
 #   CASES="prefill_attention_metrics decode_attention_metrics" ...   # one kernel's counters
 #   CASES=decode_b1_counters ... configs/Qwen3-30B-A3B   # every batch-1 decode kernel, a line each
+#   CASES=prefill_attention_sass ...   # the 4096 prefill's attention kernel, region by SASS region
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-gpu}
@@ -118,6 +119,22 @@ for (_, kernel), m in launches.items():
 PY
 }
 
+# Which phase of one kernel's loop its issue slots and stalls go to: a launch under ncu's full
+# set with source counters, its SASS source page, split into regions by sass_regions.py.
+kernel_sass() {  # name, kernel-name regex, then bench-engine flags
+  local name=$1 kernel=$2; shift 2
+  TOKENFAB_NO_GRAPHS=1 ncu --clock-control none -k "regex:$kernel" --launch-skip 40 --launch-count 1 \
+    --set full --import-source yes -o "$OUT/sass_$name" -f \
+    "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
+    --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    >"$OUT/sass_$name.log" 2>&1
+  ncu -i "$OUT/sass_$name.ncu-rep" --page source --csv --print-source sass >"$OUT/sass_$name.csv"
+  ncu -i "$OUT/sass_$name.ncu-rep" --page details --csv >"$OUT/details_$name.csv"
+  rm -f "$OUT/sass_$name.ncu-rep"
+  echo "== $name"
+  python3 tools/device/sass_regions.py "$OUT/sass_$name.csv" --json "$OUT/regions_$name.json"
+}
+
 CASES=${CASES:-"decode_b1 decode_b64 prefill_4096"}
 for c in $CASES; do
   case $c in
@@ -135,6 +152,9 @@ for c in $CASES; do
                    --context-lens 16 --max-batch-tokens 2048 ;;
     prefill_attention_metrics)
       kernel_metrics prefill_attention FlashPrefill --prompt-lens 4096 --batch-sizes 1 \
+        --context-lens 16 --max-batch-tokens 8192 ;;
+    prefill_attention_sass)
+      kernel_sass prefill_attention FlashPrefill --prompt-lens 4096 --batch-sizes 1 \
         --context-lens 16 --max-batch-tokens 8192 ;;
     decode_b1_counters)
       decode_counters decode_b1 '^(RouterKernel|GateUpKernel|DownKernel|AttentionDecodeMma|GemvKernel)' \
