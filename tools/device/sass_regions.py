@@ -49,6 +49,11 @@ def load(path):
     return kernel, out
 
 
+def opcode(sass):
+    """The instruction's opcode without its predicate guard or modifiers (@!P3 LDGSTS.E -> LDGSTS)."""
+    return re.sub(r"^@!?U?P[T0-9]+\s+", "", sass).split(" ")[0].split(".")[0]
+
+
 def regions(instrs):
     """Consecutive instructions up to and including each landmark. ncu charges a block
     barrier's wait to the instruction after BAR.SYNC, so that one closes the barrier's region."""
@@ -88,8 +93,7 @@ def summarise(instrs, min_share, passes=None):
             "top_stalls": [(k, round(100.0 * v / max(samples, 1), 1))
                            for k, v in stalls.most_common(3) if v],
             "opcodes": collections.Counter(
-                i["sass"].lstrip("@!P0123456789T ").split(" ")[0].split(".")[0]
-                for i in reg if i["executed"]).most_common(6),
+                opcode(i["sass"]) for i in reg if i["executed"]).most_common(6),
         })
     shown = [r for r in rows if r["sample_share"] >= min_share]
     return {"passes": passes, "total_samples": total, "regions": rows, "shown": shown}
