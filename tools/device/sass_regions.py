@@ -7,9 +7,8 @@ Reads the source page of an Nsight Compute report exported as CSV with SASS
 a phase of a tiled kernel: block barriers (BAR.SYNC), tensor-core waits (WARPGROUP.DEPBAR),
 mbarrier waits (SYNCS.PHASECHK) and cp.async waits (DEPBAR, LDGDEPBAR). For each region it
 prints the instructions a warp executes per pass of its main loop (per key tile, in an
-attention kernel), the share of warp stall samples, the
-top stall reasons and the first instructions, so that a change's effect on one phase (the
-copies, the softmax) can be read off directly.
+attention kernel), the share of warp stall samples, the top stall reasons and the commonest
+opcodes, so that a change's effect on one phase (the copies, the softmax) can be read off.
 
     python3 tools/device/sass_regions.py FILE.csv [--min-share 1.0] [--json OUT.json]
 """
@@ -21,6 +20,8 @@ import re
 import sys
 
 LANDMARKS = re.compile(r"\b(BAR\.SYNC|WARPGROUP\.DEPBAR|SYNCS\.PHASECHK|LDGDEPBAR|DEPBAR)\b")
+# Landmarks executed once a pass (an mbarrier wait retries in a loop: it counts spins).
+ONCE_A_PASS = re.compile(r"\b(BAR\.SYNC|WARPGROUP\.DEPBAR)\b")
 
 
 def load(path):
@@ -49,9 +50,14 @@ def load(path):
     return kernel, out
 
 
+def mnemonic(sass):
+    """The instruction without its predicate guard or operands (@!P3 LDGSTS.E [..] -> LDGSTS.E)."""
+    return re.sub(r"^@!?U?P[T0-9]+\s+", "", sass).split(" ")[0]
+
+
 def opcode(sass):
-    """The instruction's opcode without its predicate guard or modifiers (@!P3 LDGSTS.E -> LDGSTS)."""
-    return re.sub(r"^@!?U?P[T0-9]+\s+", "", sass).split(" ")[0].split(".")[0]
+    """The mnemonic without its modifiers (LDGSTS.E.BYPASS.128 -> LDGSTS)."""
+    return mnemonic(sass).split(".")[0]
 
 
 def regions(instrs):
@@ -70,12 +76,12 @@ def regions(instrs):
     return out
 
 
-def summarise(instrs, min_share, passes=None):
+def summarise(instrs, passes=None):
     total = sum(i["samples"] for i in instrs) or 1
     if not passes:
-        # A pass of the loop: the most executed block barrier or tensor-core wait (an mbarrier
-        # wait retries in a loop, so it counts spins, not passes), else the hottest landmark.
-        steady = [i["executed"] for i in instrs if re.search(r"BAR\.SYNC|WARPGROUP\.DEPBAR", i["sass"])]
+        # A pass of the loop: the most executed block barrier or tensor-core wait, else the
+        # hottest landmark.
+        steady = [i["executed"] for i in instrs if ONCE_A_PASS.search(i["sass"])]
         landmarks = steady or [i["executed"] for i in instrs if LANDMARKS.search(i["sass"])]
         passes = max(landmarks) if landmarks else max(i["executed"] for i in instrs)
     rows = []
@@ -87,7 +93,7 @@ def summarise(instrs, min_share, passes=None):
         rows.append({
             "first": reg[0]["address"],
             "last": reg[-1]["address"],
-            "ends_with": reg[-1]["sass"].split()[0] if reg[-1]["sass"] else "",
+            "ends_with": mnemonic(reg[-1]["sass"]),
             "instructions_per_pass": sum(i["executed"] for i in reg) / passes,
             "sample_share": 100.0 * samples / total,
             "top_stalls": [(k, round(100.0 * v / max(samples, 1), 1))
@@ -95,8 +101,7 @@ def summarise(instrs, min_share, passes=None):
             "opcodes": collections.Counter(
                 opcode(i["sass"]) for i in reg if i["executed"]).most_common(6),
         })
-    shown = [r for r in rows if r["sample_share"] >= min_share]
-    return {"passes": passes, "total_samples": total, "regions": rows, "shown": shown}
+    return {"passes": passes, "total_samples": total, "regions": rows}
 
 
 def main():
@@ -108,18 +113,17 @@ def main():
     ap.add_argument("--json", help="write every region here")
     a = ap.parse_args()
     kernel, instrs = load(a.csv)
-    s = summarise(instrs, a.min_share, a.passes)
+    s = summarise(instrs, a.passes)
     print(f"{kernel[:100]}\n{len(instrs)} instructions, {s['total_samples']} stall samples, "
-          f"{s['passes']} passes of the hottest landmark")
+          f"{s['passes']} passes of the loop")
     print(f"{'region':>19s} {'instr/pass':>10s} {'samples':>8s}  ends with        top stalls / opcodes")
-    for r in s["shown"]:
+    for r in (r for r in s["regions"] if r["sample_share"] >= a.min_share):
         stalls = ", ".join(f"{k} {v}%" for k, v in r["top_stalls"])
         ops = " ".join(f"{k}x{v}" for k, v in r["opcodes"][:4])
         print(f"{r['first'][-6:]}..{r['last'][-6:]}  {r['instructions_per_pass']:10.1f} "
               f"{r['sample_share']:7.1f}%  {r['ends_with'][:15]:15s}  {stalls}  [{ops}]")
     if a.json:
-        json.dump({"kernel": kernel, **{k: v for k, v in s.items() if k != "shown"}},
-                  open(a.json, "w"), indent=1)
+        json.dump({"kernel": kernel, **s}, open(a.json, "w"), indent=1)
 
 
 if __name__ == "__main__":
