@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Where the GPU time of one forward goes: runs short bench-engine cases under Nsight Compute
 # (kernels serialised, graphs off) and prints, for the last forward of each case, the time of
-# every kernel kind and its share. CSVs land in $OUT. The warm-up is off: its passes at every
-# row bucket would be the longest forwards and take most of the profiling time.
+# every kernel kind and its share. CSVs land in $OUT.
 #
 #   BUILD=/root/build-gpu CASES="decode_b1 prefill_4096" bash tools/device/profile.sh [model-config-dir]
 #   CASES="prefill_attention_metrics decode_attention_metrics" ...   # one kernel's counters
@@ -14,12 +13,16 @@ BUILD=${BUILD:-build-gpu}
 OUT=${OUT:-/tmp/tokenfab-prof}
 MODEL=${1:-configs/Llama-3.1-8B}
 mkdir -p "$OUT"
+# The forward every case profiles: one short bench-engine run on dummy weights, without the
+# warm-up (its passes at every row bucket would be the longest forwards and take most of the
+# profiling time); each case adds its shape flags.
+BENCH=("$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights --no-ceilings
+  --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8)
 
 profile() {  # name, which forward (last | longest | longest_warm | after_longest), then flags
   local name=$1 pick=$2; shift 2
   TOKENFAB_NO_GRAPHS=1 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
-    "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
-    --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    "${BENCH[@]}" "$@" \
     >"$OUT/prof_$name.csv" 2>"$OUT/prof_$name.log"
   python3 - "$OUT/prof_$name.csv" "$name" "$pick" <<'PY'
 import csv, collections, re, sys
@@ -63,8 +66,7 @@ kernel_metrics() {  # name, kernel-name regex, then bench-engine flags
   TOKENFAB_NO_GRAPHS=1 ncu --clock-control none -k "regex:$kernel" --launch-skip 4 --launch-count 2 \
     --section LaunchStats --section Occupancy --section SpeedOfLight --section WarpStateStats \
     --section MemoryWorkloadAnalysis --csv --print-units base \
-    "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
-    --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    "${BENCH[@]}" "$@" \
     >"$OUT/metrics_$name.csv" 2>"$OUT/metrics_$name.log"
   python3 - "$OUT/metrics_$name.csv" "$name" <<'PY'
 import csv, sys
@@ -93,9 +95,7 @@ decode_counters() {  # name, kernel-name regex, launches to skip, launches
   TOKENFAB_NO_GRAPHS=1 ncu --clock-control none -k "regex:$kernel" --launch-skip "$skip" \
     --launch-count "$count" --section LaunchStats --section SpeedOfLight --section SchedulerStats \
     --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --csv \
-    --print-units base "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" \
-    --dummy-weights --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 \
-    --prompt-lens 16 --batch-sizes 1 --context-lens 600 --max-batch-tokens 1024 \
+    --print-units base "${BENCH[@]}" --prompt-lens 16 --batch-sizes 1 --context-lens 600 --max-batch-tokens 1024 \
     >"$OUT/counters_$name.csv" 2>"$OUT/counters_$name.log"
   python3 - "$OUT/counters_$name.csv" "$name" <<'PY'
 import collections, csv, re, sys
@@ -125,8 +125,7 @@ kernel_sass() {  # name, kernel-name regex, then bench-engine flags
   local name=$1 kernel=$2; shift 2
   TOKENFAB_NO_GRAPHS=1 ncu --clock-control none -k "regex:$kernel" --launch-skip 40 --launch-count 1 \
     --set full --import-source yes -o "$OUT/sass_$name" -f \
-    "$BUILD/tokenfab" bench-engine --device cuda --model "$MODEL" --dummy-weights \
-    --no-ceilings --no-warmup --score-len 0 --repeats 1 --decode-steps 1 --kv-cache-gb 8 "$@" \
+    "${BENCH[@]}" "$@" \
     >"$OUT/sass_$name.log" 2>&1
   ncu -i "$OUT/sass_$name.ncu-rep" --page source --csv --print-source sass >"$OUT/sass_$name.csv"
   ncu -i "$OUT/sass_$name.ncu-rep" --page details --csv >"$OUT/details_$name.csv"
