@@ -222,7 +222,9 @@ TEST_P(MoeExpertsTest, MoeBlockNormsRoutesAndAddsTheExperts) {
   };
   for (const Shape& sh : {Shape{1, 8, 2, 64, 32, true}, Shape{2, 16, 4, 128, 48, false},
                           Shape{2, 128, 8, 64, 16, true}, Shape{1, 6, 3, 24, 8, false},
-                          Shape{5, 8, 2, 32, 24, true}, Shape{1, 4, 1, 16, 9, true}}) {
+                          Shape{5, 8, 2, 32, 24, true}, Shape{1, 4, 1, 16, 9, true},
+                          // Past 128 experts: the CUDA router's wider logit layouts.
+                          Shape{1, 200, 8, 64, 16, true}, Shape{2, 600, 4, 32, 8, false}}) {
     SCOPED_TRACE(::testing::Message() << sh.tokens << " tokens, " << sh.experts << " experts, top "
                                       << sh.k << ", H " << sh.hidden << ", I " << sh.inter);
     const int64_t t = sh.tokens, e = sh.experts, k = sh.k, h = sh.hidden, in = sh.inter;

@@ -55,18 +55,23 @@ __device__ __forceinline__ void MergeGroupsAndStore(const AttentionParams& p, fl
   if (ticket != p.splits - 1) return;
   __threadfence();
   // Merge in two parallel passes: the weight of every (head, split), then every output element
-  // as a weighted sum whose loads are all independent.
-  float* weight_s = smem;  // [G][splits]; the block's lane-group state is no longer needed
+  // as a weighted sum whose loads are all independent. The splits' (m, l) pairs come to shared
+  // memory in one parallel load, so the per-head loop below touches no global memory: this
+  // block is the kernel's tail, and each dependent round trip to L2 there adds to the step.
+  // (2 G splits floats fit in the lane-group state, [kGroups][G][D], for splits <= 64.)
+  float* weight_s = smem;              // [G][splits]: each split's max, then its weight
+  float* sum_s = smem + G * p.splits;  // [G][splits]: each split's l
   __syncthreads();
   for (int idx = threadIdx.x; idx < G * p.splits; idx += kWarps * 32) {
     const int h = idx / p.splits, s2 = idx % p.splits;
     const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    weight_s[idx] = __ldcg(p.partial_ml + (row * p.splits + s2) * 2);  // the split's max
+    const float2 ml = __ldcg(reinterpret_cast<const float2*>(p.partial_ml) + row * p.splits + s2);
+    weight_s[idx] = ml.x;
+    sum_s[idx] = ml.y;
   }
   __syncthreads();
   if (threadIdx.x < G) {  // per head: weights e^(m_s - M) / sum_s e^(m_s - M) l_s
     const int h = threadIdx.x;
-    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
     float mx = -INFINITY;
     for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, weight_s[h * p.splits + s2]);
     float denom = 0.0f;
@@ -74,7 +79,7 @@ __device__ __forceinline__ void MergeGroupsAndStore(const AttentionParams& p, fl
       const float ms = weight_s[h * p.splits + s2];
       const float w = ms == -INFINITY ? 0.0f : __expf(ms - mx);
       weight_s[h * p.splits + s2] = w;
-      denom += w * __ldcg(p.partial_ml + (row * p.splits + s2) * 2 + 1);
+      denom += w * sum_s[h * p.splits + s2];
     }
     const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
     for (int s2 = 0; s2 < p.splits; ++s2) weight_s[h * p.splits + s2] *= inv;

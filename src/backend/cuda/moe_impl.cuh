@@ -12,7 +12,9 @@ namespace tokenfab::cuda {
 // One token's routing by MoeRoute's rule, computed by one warp: softmax statistics over the
 // token's E logits, then k rounds of warp arg-max (ties to the lower expert id, as torch.topk
 // over the probabilities), optionally renormalising the k weights. Lane l holds the logits of
-// experts l + 32 i in v[i] (-inf past E). Lane 0 writes ids[0, k) and weights[0, k).
+// experts l + 32 i in v[i] (-inf past E). Lane j < k keeps choice j in registers and writes
+// ids[j] and weights[j] once at the end: a renormalisation that read the weights back from
+// global memory would cost k dependent round trips to L2 in a kernel of a few microseconds.
 template <int kPerLane>
 __device__ __forceinline__ void RouteWarp(const float (&v)[kPerLane], int num_experts, int top_k,
                                           bool normalize, int32_t* ids, float* weights) {
@@ -27,6 +29,8 @@ __device__ __forceinline__ void RouteWarp(const float (&v)[kPerLane], int num_ex
   sum = WarpSum(sum);
   unsigned taken = 0;  // bit i: expert lane + 32 * i already chosen
   float chosen_sum = 0.0f;
+  int my_id = num_experts;  // choice `lane`, for lanes below top_k
+  float my_prob = 0.0f;
   for (int k = 0; k < top_k; ++k) {
     float best = -INFINITY;
     int best_e = num_experts;
@@ -51,13 +55,14 @@ __device__ __forceinline__ void RouteWarp(const float (&v)[kPerLane], int num_ex
     if ((best_e & 31) == lane) taken |= 1u << (best_e >> 5);
     const float prob = __expf(best - mx) / sum;
     chosen_sum += prob;
-    if (lane == 0) {
-      ids[k] = best_e;
-      weights[k] = prob;
+    if (lane == k) {
+      my_id = best_e;
+      my_prob = prob;
     }
   }
-  if (normalize && lane == 0) {
-    for (int k = 0; k < top_k; ++k) weights[k] /= chosen_sum;
+  if (lane < top_k) {
+    ids[lane] = my_id;
+    weights[lane] = normalize ? my_prob / chosen_sum : my_prob;
   }
 }
 

@@ -22,9 +22,11 @@ __device__ __forceinline__ int ValidExpert(int id, int num_experts) {
 
 // Token t's routing from its logits, written by every block of the router kernel (so read
 // past L1), by MoeRouteKernel's rule through RouteWarp: the same choices and weights for the
-// same logits. One warp.
+// same logits. One warp; kPerLane logits a lane (32 * kPerLane >= E: the top-k rounds run
+// on the one SM that routes, after every other block has finished, so their length is the
+// kernel's tail).
+template <int kPerLane>
 __device__ void RouteToken(const MoeSmallBatchParams& p, int t) {
-  constexpr int kPerLane = 32;  // up to 1024 experts
   const int lane = threadIdx.x & 31;
   const float* row = p.logits + static_cast<int64_t>(t) * p.num_experts;
   float v[kPerLane];
@@ -40,7 +42,7 @@ __device__ void RouteToken(const MoeSmallBatchParams& p, int t) {
 // Block b scores experts 4b .. 4b + 3 (a warp each) for every token, from the normalised rows
 // it computes itself (block 0 also stores them for the gate/up kernel); the last block to
 // finish routes the tokens and resets the ticket.
-template <int kT>
+template <int kT, int kPerLane>
 __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchParams p) {
   extern __shared__ float x_s[];  // [kT][H]
   __shared__ float scratch[32];
@@ -56,6 +58,9 @@ __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchP
   for (int t = 0; t < kT; ++t) {  // RmsNormKernel's arithmetic
     const float* x = p.residual + static_cast<int64_t>(t) * h;
     float sum_sq = 0.0f;
+    // Unrolled here and below so that a thread's loads are in flight together: each pass is
+    // a few iterations, and rolled they would be as many dependent round trips to L2.
+#pragma unroll 4
     for (int i = threadIdx.x * 8; i < h; i += blockDim.x * 8) {
       float v[8];
       Load8(x + i, v);
@@ -63,6 +68,7 @@ __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchP
       for (int j = 0; j < 8; ++j) sum_sq += v[j] * v[j];
     }
     const float inv_rms = rsqrtf(BlockSum(sum_sq, scratch) / h + p.eps);
+#pragma unroll 4
     for (int i = threadIdx.x * 8; i < h; i += blockDim.x * 8) {
       float v[8];
       Load8(x + i, v);
@@ -75,6 +81,7 @@ __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchP
   __syncthreads();
   if (e < p.num_experts) {
     float acc[kT] = {};
+#pragma unroll 4
     for (int v = lane; v < h / 8; v += 32) {
       float wf[8];
       Unpack(LoadReadOnly(w + v), wf);
@@ -98,7 +105,7 @@ __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchP
   __syncthreads();
   if (ticket != static_cast<int>(gridDim.x) - 1) return;
   __threadfence();
-  if (warp < kT) RouteToken(p, warp);
+  if (warp < kT) RouteToken<kPerLane>(p, warp);
   if (threadIdx.x == 0) *p.ticket = 0;
 }
 
@@ -181,6 +188,14 @@ __global__ void DownKernel(MoeSmallBatchParams p, int parts, int prefetch_bytes)
   // gate/up kernel between calls launch_dependents only after its own wait (WaitForPriorGrids),
   // so this grid starts after the router's grid completed; __ldcg reads past L1.
   const int e = ValidExpert(__ldcg(p.ids + t * p.top_k + slot), p.num_experts);
+  // The routing of every slot, for the epilogue, loaded now for the same reason: there its
+  // loads would be a loop of dependent round trips at the kernel's end.
+  __shared__ int slot_id[32];
+  __shared__ float slot_weight[32];
+  if (threadIdx.x < p.top_k) {
+    slot_id[threadIdx.x] = __ldcg(p.ids + t * p.top_k + threadIdx.x);
+    slot_weight[threadIdx.x] = __ldcg(p.weights + t * p.top_k + threadIdx.x);
+  }
   const int vecs = p.inter / 8;
   const int v_begin = vecs * part / parts, v_end = vecs * (part + 1) / parts;
   auto row_of = [&](int r) {
@@ -220,11 +235,11 @@ __global__ void DownKernel(MoeSmallBatchParams p, int parts, int prefetch_bytes)
   if (r < kDownRows && h0 + r < p.hidden) {
     float total = 0.0f;
     for (int k = 0; k < p.top_k; ++k) {
-      const int id = p.ids[t * p.top_k + k];
+      const int id = slot_id[k];
       if (id < 0 || id >= p.num_experts) continue;  // no expert: contributes nothing
       float contrib = 0.0f;
       for (int q = 0; q < parts; ++q) contrib += partial[(k * parts + q) * kDownRows + r];
-      total += p.weights[t * p.top_k + k] * contrib;
+      total += slot_weight[k] * contrib;
     }
     p.residual[static_cast<int64_t>(t) * p.hidden + h0 + r] += total;
   }
@@ -248,15 +263,22 @@ cudaError_t LaunchMoeSmallBatch(const MoeSmallBatchParams& p, cudaStream_t strea
   if (!MoeSmallBatchSupports(p)) return cudaErrorInvalidValue;
   const int router_blocks = (p.num_experts + kRouterWarps - 1) / kRouterWarps;
   const size_t x_bytes = sizeof(float) * static_cast<size_t>(p.num_tokens) * p.hidden;
+  const int per_lane = (p.num_experts + 31) / 32;
+  void (*router)(MoeSmallBatchParams) = nullptr;
   if (p.num_tokens == 1) {
-    cudaFuncSetAttribute(RouterKernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(x_bytes));
-    LaunchPdl(RouterKernel<1>, router_blocks, kRouterWarps * 32, x_bytes, stream, p);
+    router = per_lane <= 2   ? RouterKernel<1, 2>
+             : per_lane <= 4 ? RouterKernel<1, 4>
+             : per_lane <= 8 ? RouterKernel<1, 8>
+                             : RouterKernel<1, 32>;
   } else {
-    cudaFuncSetAttribute(RouterKernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(x_bytes));
-    LaunchPdl(RouterKernel<2>, router_blocks, kRouterWarps * 32, x_bytes, stream, p);
+    router = per_lane <= 2   ? RouterKernel<2, 2>
+             : per_lane <= 4 ? RouterKernel<2, 4>
+             : per_lane <= 8 ? RouterKernel<2, 8>
+                             : RouterKernel<2, 32>;
   }
+  cudaFuncSetAttribute(router, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(x_bytes));
+  LaunchPdl(router, router_blocks, kRouterWarps * 32, x_bytes, stream, p);
   const dim3 gate_grid((p.inter + kGateRows - 1) / kGateRows, p.num_tokens * p.top_k);
   LaunchPdl(GateUpKernel, gate_grid, kGateWarps * 32, 0, stream, p);
   // Few experts per token: split I across up to four warps each, for enough loads in flight.
