@@ -2,7 +2,8 @@
 // kWgmmaPrefillRows queries (one warpgroup of 4 warps per 64 of them) against tiles of keys,
 // S = Q K^T and O += P V as asynchronous wgmma MMAs whose operands are read from shared memory
 // (P from registers), bf16 with f32 accumulation, the online softmax in registers between them.
-// K/V tiles are gathered from the paged cache with cp.async, double-buffered. head_dim 64 or
+// A producer warpgroup gathers the K/V tiles from the paged cache with cp.async into a ring of
+// three stages (mbarriers between it and the three computing warpgroups). head_dim 64 or
 // 128; causal by position, optional sliding window; no key splits (long chunks fill the GPU
 // with query tiles alone; short ones take the mma.sync kernel of flash_prefill.cuh).
 #pragma once

@@ -62,4 +62,56 @@ __device__ __forceinline__ void LoadKvTile(__nv_bfloat16* tile, Offset offset,
   }
 }
 
+// A tile's rows resolved once: thread r < kRows of the block looks up the page of key
+// kv0 + r (Fetch, a load a caller can issue well before it needs the answer) and writes where
+// its K/V row starts, or -1 for a zero-filled row, to shared memory (Publish); after a barrier
+// every copy of a 16-byte chunk is then a shared-memory read, an add and a cp.async, where
+// LoadKvTile computes a row's page, bounds and 64-bit address for each chunk.
+template <int D, int kRows>
+struct ResolvedKvRows {
+  int fetched_kpos = 0;
+  int32_t fetched_block = -1;
+
+  __device__ __forceinline__ void Fetch(const int32_t* table, int kv0, int kv_hi,
+                                        const PageMap& pages, int tid) {
+    if (tid >= kRows) return;
+    fetched_kpos = kv0 + tid;
+    fetched_block = table[pages.Page(min(fetched_kpos, kv_hi - 1))];
+  }
+  __device__ __forceinline__ void Publish(int64_t* out, int kv_hi, int g, const PageMap& pages,
+                                          const AttentionParams& p, int tid) const {
+    if (tid >= kRows) return;
+    const int kpos = fetched_kpos, block = fetched_block;
+    const bool valid = kpos < kv_hi && block >= 0 && block < p.num_blocks;
+    out[tid] =
+        valid ? (static_cast<int64_t>(block) * p.block_size + pages.Row(kpos, pages.Page(kpos))) *
+                        p.num_kv_heads * D +
+                    static_cast<int64_t>(g) * D
+              : -1;
+  }
+};
+
+// K and V of a tile whose rows were resolved into `rows` (ResolvedKvRows), kThreads threads
+// copying 16-byte chunks: chunk c of row r to tile + offset(r, c) in both tiles.
+template <int D, int kRows, int kThreads, typename Offset>
+__device__ __forceinline__ void CopyResolvedKvTiles(__nv_bfloat16* k_tile, __nv_bfloat16* v_tile,
+                                                    Offset offset, const int64_t* rows,
+                                                    const AttentionParams& p, int tid) {
+  constexpr int kChunks = D / 8;
+  constexpr int kRowsPerPass = kThreads / kChunks;
+  static_assert(kThreads % kChunks == 0, "tile copy shape");
+  const int c = tid % kChunks, r0 = tid / kChunks;
+#pragma unroll
+  for (int i = 0; i < (kRows + kRowsPerPass - 1) / kRowsPerPass; ++i) {
+    const int r = r0 + i * kRowsPerPass;
+    if (kRows % kRowsPerPass != 0 && r >= kRows) break;
+    const int64_t row = rows[r];
+    const bool valid = row >= 0;
+    const int64_t at = valid ? row + c * 8 : 0;
+    const int at_tile = offset(r, c);
+    CpAsync16(k_tile + at_tile, p.k_cache + at, valid ? 16 : 0);
+    CpAsync16(v_tile + at_tile, p.v_cache + at, valid ? 16 : 0);
+  }
+}
+
 }  // namespace tokenfab::cuda
