@@ -5,7 +5,8 @@
 # adds). CSVs and JSON summaries land in $OUT. Complements profile.sh, whose ncu times are of
 # kernels replayed one at a time.
 #
-#   BUILD=build-gpu CASES="prefill_4096 decode_b1 decode_b64 moe_decode_b1" bash tools/device/timeline.sh
+#   BUILD=build-gpu CASES="prefill_4096 decode_b1 decode_b64 moe_decode_b1 mixed_64_256" \
+#     bash tools/device/timeline.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-gpu}
@@ -26,7 +27,7 @@ record() {  # name, which forwards to summarise (timeline_report.py flags), then
   CUDA_INJECTION64_PATH=$LIB KERNEL_TIMELINE_CSV="$OUT/timeline_$name.csv" timeout 240 \
     "${BENCH[@]}" "$@" --output "$OUT/bench_$name.json" >"$OUT/timeline_$name.log" 2>&1 ||
     echo "== $name: bench-engine rc=$? (see timeline_$name.log)"
-  # $pick unquoted: it is two words, a flag and its count.
+  # $pick unquoted: it is timeline_report.py's flags and their values, word by word.
   python3 tools/device/timeline_report.py "$OUT/timeline_$name.csv" $pick --label "$name" \
     --json "$OUT/timeline_$name.json"
 }
@@ -41,6 +42,10 @@ for c in $CASES; do
       --context-lens 600 --decode-steps 16 --repeats 1 ;;
     moe_decode_b1) record "$c" "--last 8" --model configs/Qwen3-30B-A3B --prompt-lens 16 --batch-sizes 1 \
       --context-lens 600 --decode-steps 16 --repeats 1 ;;
+    # A serving step at c=64: 64 decodes beside a 256-token prompt (bench-engine's mixed case).
+    mixed_64_256) record "$c" "--with AttentionDecode --with FlashPrefill --last 2" \
+      --model configs/Llama-3.1-8B --prompt-lens 16 --batch-sizes 64 --context-lens 600 \
+      --mixed-prefill-lens 256 --decode-steps 4 --repeats 2 ;;
     *) echo "unknown case $c" ;;
   esac
 done

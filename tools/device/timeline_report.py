@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where the wall time of a forward goes, from kernel_timeline.cc's CSV.
 
-    python3 tools/device/timeline_report.py TIMELINE.csv [--last N | --longest N] [--json OUT.json]
+    python3 tools/device/timeline_report.py TIMELINE.csv [--last N | --longest N] [--with NAME]
+        [--json OUT.json]
 
 Forwards start at each embedding kernel. Of the last N forwards (default 5) it reports the
 median span (first kernel's start to last kernel's end), the time no kernel ran inside it
@@ -12,7 +13,9 @@ those contributions sum to the span, so a kernel launched early by programmatic 
 launch is charged only for the time it runs past its predecessor, and a gap goes to the gap
 line, not to the next kernel. --longest N takes the N longest forwards in which kernels ran at
 least 90% of the span instead (the prefills of a run that also decodes; forwards whose GEMMs
-first time their cuBLASLt candidates wait on the host for most of theirs).
+first time their cuBLASLt candidates wait on the host for most of theirs). --with NAME keeps
+only the forwards that run a kernel whose name contains NAME (repeatable: a mixed step runs
+both the decode and the prefill attention kernels).
 """
 import argparse
 import collections
@@ -62,14 +65,22 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--last", type=int, default=5, help="forwards at the end to summarise")
     ap.add_argument("--longest", type=int, help="summarise the N longest busy forwards")
+    ap.add_argument("--with", dest="with_kernels", action="append", default=[],
+                    help="only forwards that run a kernel whose name contains this (repeatable)")
     ap.add_argument("--label", default="")
     ap.add_argument("--json", help="also write the summary here")
     args = ap.parse_args()
     fwds = forwards(load(args.csv))
+    if args.with_kernels:
+        fwds = [f for f in fwds if all(any(w in k[2] for k in f) for w in args.with_kernels)]
+        if not fwds:
+            raise SystemExit(f"no forward runs all of {args.with_kernels}")
     picked = fwds[-args.last:]
     # Start to start: the span plus the time before the next forward's first kernel.
     tail = [f[0][0] for f in fwds[-args.last - 1:]]
     periods = [b - a for a, b in zip(tail, tail[1:])]
+    if args.with_kernels:
+        periods = []  # the kept forwards need not be consecutive
     if args.longest:
         busy = [f for f in fwds if attribute(f)[1] <= 0.1 * attribute(f)[0]] or fwds
         picked = sorted(busy, key=lambda f: f[-1][1] - f[0][0])[-args.longest:]
