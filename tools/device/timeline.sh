@@ -32,19 +32,19 @@ record() {  # name, which forwards to summarise (timeline_report.py flags), then
     --json "$OUT/timeline_$name.json"
 }
 
+llama=(--model configs/Llama-3.1-8B)
+decode=(--prompt-lens 16 --context-lens 600 --decode-steps 16 --repeats 1)
 for c in $CASES; do
   case $c in
-    prefill_4096) record "$c" "--longest 3" --model configs/Llama-3.1-8B --no-warmup \
-      --max-batch-tokens 8192 --prompt-lens 4096 --batch-sizes 1 --context-lens 16 --repeats 3 --decode-steps 1 ;;
-    decode_b1) record "$c" "--last 8" --model configs/Llama-3.1-8B --prompt-lens 16 --batch-sizes 1 \
-      --context-lens 600 --decode-steps 16 --repeats 1 ;;
-    decode_b64) record "$c" "--last 8" --model configs/Llama-3.1-8B --prompt-lens 16 --batch-sizes 64 \
-      --context-lens 600 --decode-steps 16 --repeats 1 ;;
-    moe_decode_b1) record "$c" "--last 8" --model configs/Qwen3-30B-A3B --prompt-lens 16 --batch-sizes 1 \
-      --context-lens 600 --decode-steps 16 --repeats 1 ;;
+    prefill_4096) record "$c" "--longest 3" "${llama[@]}" --no-warmup --max-batch-tokens 8192 \
+      --prompt-lens 4096 --batch-sizes 1 --context-lens 16 --repeats 3 --decode-steps 1 ;;
+    decode_b1) record "$c" "--last 8" "${llama[@]}" "${decode[@]}" --batch-sizes 1 ;;
+    decode_b64) record "$c" "--last 8" "${llama[@]}" "${decode[@]}" --batch-sizes 64 ;;
+    moe_decode_b1) record "$c" "--last 8" --model configs/Qwen3-30B-A3B "${decode[@]}" \
+      --batch-sizes 1 ;;
     # A serving step at c=64: 64 decodes beside a 256-token prompt (bench-engine's mixed case).
     mixed_64_256) record "$c" "--with AttentionDecode --with FlashPrefill --last 2" \
-      --model configs/Llama-3.1-8B --prompt-lens 16 --batch-sizes 64 --context-lens 600 \
+      "${llama[@]}" --prompt-lens 16 --batch-sizes 64 --context-lens 600 \
       --mixed-prefill-lens 256 --decode-steps 4 --repeats 2 ;;
     *) echo "unknown case $c" ;;
   esac

@@ -36,7 +36,8 @@ def load(path):
     rows = []
     with open(path) as f:
         for r in csv.DictReader(f):
-            rows.append((int(r["start_ns"]), int(r["end_ns"]), short_name(r["name"]), int(r["grid"])))
+            rows.append((int(r["start_ns"]), int(r["end_ns"]), short_name(r["name"]),
+                         int(r["grid"])))
     rows.sort()
     return rows
 
@@ -60,31 +61,23 @@ def attribute(fwd):
     return prev_end - fwd[0][0], gap, added
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("csv")
-    ap.add_argument("--last", type=int, default=5, help="forwards at the end to summarise")
-    ap.add_argument("--longest", type=int, help="summarise the N longest busy forwards")
-    ap.add_argument("--with", dest="with_kernels", action="append", default=[],
-                    help="only forwards that run a kernel whose name contains this (repeatable)")
-    ap.add_argument("--label", default="")
-    ap.add_argument("--json", help="also write the summary here")
-    args = ap.parse_args()
-    fwds = forwards(load(args.csv))
-    if args.with_kernels:
-        fwds = [f for f in fwds if all(any(w in k[2] for k in f) for w in args.with_kernels)]
+def pick(fwds, last=5, longest=None, with_kernels=()):
+    """(forwards to summarise, start-to-start periods in ns, forwards considered)."""
+    if with_kernels:
+        fwds = [f for f in fwds if all(any(w in k[2] for k in f) for w in with_kernels)]
         if not fwds:
-            raise SystemExit(f"no forward runs all of {args.with_kernels}")
-    picked = fwds[-args.last:]
-    # Start to start: the span plus the time before the next forward's first kernel.
-    tail = [f[0][0] for f in fwds[-args.last - 1:]]
-    periods = [b - a for a, b in zip(tail, tail[1:])]
-    if args.with_kernels:
-        periods = []  # the kept forwards need not be consecutive
-    if args.longest:
+            raise SystemExit(f"no forward runs all of {list(with_kernels)}")
+    if longest:
         busy = [f for f in fwds if attribute(f)[1] <= 0.1 * attribute(f)[0]] or fwds
-        picked = sorted(busy, key=lambda f: f[-1][1] - f[0][0])[-args.longest:]
-        periods = []
+        return sorted(busy, key=lambda f: f[-1][1] - f[0][0])[-longest:], [], fwds
+    # Start to start: the span plus the time before the next forward's first kernel (not
+    # meaningful when --with skipped forwards in between).
+    tail = [f[0][0] for f in fwds[-last - 1:]]
+    periods = [] if with_kernels else [b - a for a, b in zip(tail, tail[1:])]
+    return fwds[-last:], periods, fwds
+
+
+def summarise(picked, periods, considered, label=""):
     results = [attribute(f) for f in picked]
     spans = [r[0] for r in results]
     gaps = [r[1] for r in results]
@@ -97,24 +90,40 @@ def main():
     for k, v in kinds.items():
         table.append({"kernel": k, "launches": v[0][0], "added_us": sum(t for _, t in v) / n / 1e3})
     table.sort(key=lambda x: -x["added_us"])
-    span_us = statistics.median(spans) / 1e3
-    summary = {
-        "label": args.label,
-        "forwards_seen": len(fwds),
+    return {
+        "label": label,
+        "forwards_seen": len(considered),
         "forwards_summarised": n,
-        "span_us_median": span_us,
+        "span_us_median": statistics.median(spans) / 1e3,
         "span_us_each": [s / 1e3 for s in spans],
         "gap_us_median": statistics.median(gaps) / 1e3,
         "period_us_median": statistics.median(periods) / 1e3 if periods else None,
         "kernels_per_forward": len(picked[-1]),
         "added_by_kernel": table,
     }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("csv")
+    ap.add_argument("--last", type=int, default=5, help="forwards at the end to summarise")
+    ap.add_argument("--longest", type=int, help="summarise the N longest busy forwards")
+    ap.add_argument("--with", dest="with_kernels", action="append", default=[],
+                    help="only forwards that run a kernel whose name contains this (repeatable)")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--json", help="also write the summary here")
+    args = ap.parse_args()
+    picked, periods, considered = pick(forwards(load(args.csv)), args.last, args.longest,
+                                       args.with_kernels)
+    summary = summarise(picked, periods, considered, args.label)
+    span_us = summary["span_us_median"]
     period = f"{summary['period_us_median']:.1f} us" if periods else "n/a"
-    print(f"== {args.label}: {n} of {len(fwds)} forwards, span {span_us:.1f} us median "
-          f"({', '.join(f'{s / 1e3:.0f}' for s in spans)}), no kernel running "
+    print(f"== {args.label}: {summary['forwards_summarised']} of {summary['forwards_seen']} "
+          f"forwards, span {span_us:.1f} us median "
+          f"({', '.join(f'{s:.0f}' for s in summary['span_us_each'])}), no kernel running "
           f"{summary['gap_us_median']:.1f} us, {summary['kernels_per_forward']} kernels, "
           f"start to start {period}")
-    for row in table[:14]:
+    for row in summary["added_by_kernel"][:14]:
         print(f"  {row['added_us']:9.1f} us {100 * row['added_us'] / span_us:5.1f}%  "
               f"x{row['launches']:<4d} {row['kernel']}")
     if args.json:
