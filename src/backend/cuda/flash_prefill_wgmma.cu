@@ -74,7 +74,7 @@ struct WsTile {
   static constexpr size_t kSmem = 1024 + sizeof(__nv_bfloat16) * (kQElems + kStages * 2 * kKvElems);
   // The producer warpgroup hands its registers to the consumers (setmaxnreg); the budget at
   // launch is 64K registers over kThreads, in multiples of 8.
-  static constexpr int kProducerRegs = kWG == 2 ? 40 : 32;
+  static constexpr int kProducerRegs = 32;
   static constexpr int kConsumerRegs =
       ((65536 - kProducerThreads * kProducerRegs) / kConsumerThreads) / 8 * 8;
 };
