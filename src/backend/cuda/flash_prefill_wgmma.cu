@@ -231,18 +231,6 @@ __global__ void __launch_bounds__(WsTile<D, kWG, kN, kStages>::kThreads, 1)
                      lane, p);
 }
 
-template <int D, int kWG, int kN, int kStages>
-cudaError_t LaunchWs(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
-  using T = WsTile<D, kWG, kN, kStages>;
-  const dim3 grid(p.num_q_heads, (max_query_len + T::kRows - 1) / T::kRows,
-                  p.num_seqs - p.first_seq);
-  const auto kernel = FlashPrefillWgmmaWsKernel<D, kWG, kN, kStages>;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(T::kSmem));
-  LaunchPdl(kernel, grid, T::kThreads, T::kSmem, stream, p);
-  return cudaGetLastError();
-}
-
 // Three consumer warpgroups (192 query rows) against 64-key tiles in a ring of three stages,
 // filled by a producer warpgroup: measured against the lockstep kernel (the copies issued by
 // the computing threads, a block barrier every tile) with and without resolved rows, two
@@ -251,7 +239,14 @@ cudaError_t LaunchWs(const AttentionParams& p, int max_query_len, cudaStream_t s
 template <int D>
 cudaError_t LaunchForHeadDim(const AttentionParams& p, int max_query_len, cudaStream_t stream) {
   static_assert(kWgmmaPrefillRows == 3 * 64, "three consumer warpgroups");
-  return LaunchWs<D, 3, 64, 3>(p, max_query_len, stream);
+  using T = WsTile<D, 3, 64, 3>;
+  const dim3 grid(p.num_q_heads, (max_query_len + T::kRows - 1) / T::kRows,
+                  p.num_seqs - p.first_seq);
+  const auto kernel = FlashPrefillWgmmaWsKernel<D, 3, 64, 3>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(T::kSmem));
+  LaunchPdl(kernel, grid, T::kThreads, T::kSmem, stream, p);
+  return cudaGetLastError();
 }
 
 }  // namespace

@@ -245,6 +245,15 @@ __global__ void DownKernel(MoeSmallBatchParams p, int parts, int prefetch_bytes)
   }
 }
 
+// The router kernel for kT tokens whose logits fill per_lane registers a lane (<= 32).
+template <int kT>
+auto RouterFor(int per_lane) {
+  return per_lane <= 2   ? RouterKernel<kT, 2>
+         : per_lane <= 4 ? RouterKernel<kT, 4>
+         : per_lane <= 8 ? RouterKernel<kT, 8>
+                         : RouterKernel<kT, 32>;
+}
+
 }  // namespace
 
 bool MoeSmallBatchSupports(const MoeSmallBatchParams& p) {
@@ -264,18 +273,7 @@ cudaError_t LaunchMoeSmallBatch(const MoeSmallBatchParams& p, cudaStream_t strea
   const int router_blocks = (p.num_experts + kRouterWarps - 1) / kRouterWarps;
   const size_t x_bytes = sizeof(float) * static_cast<size_t>(p.num_tokens) * p.hidden;
   const int per_lane = (p.num_experts + 31) / 32;
-  void (*router)(MoeSmallBatchParams) = nullptr;
-  if (p.num_tokens == 1) {
-    router = per_lane <= 2   ? RouterKernel<1, 2>
-             : per_lane <= 4 ? RouterKernel<1, 4>
-             : per_lane <= 8 ? RouterKernel<1, 8>
-                             : RouterKernel<1, 32>;
-  } else {
-    router = per_lane <= 2   ? RouterKernel<2, 2>
-             : per_lane <= 4 ? RouterKernel<2, 4>
-             : per_lane <= 8 ? RouterKernel<2, 8>
-                             : RouterKernel<2, 32>;
-  }
+  const auto router = p.num_tokens == 1 ? RouterFor<1>(per_lane) : RouterFor<2>(per_lane);
   cudaFuncSetAttribute(router, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(x_bytes));
   LaunchPdl(router, router_blocks, kRouterWarps * 32, x_bytes, stream, p);
