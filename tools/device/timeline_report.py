@@ -36,8 +36,7 @@ def load(path):
     rows = []
     with open(path) as f:
         for r in csv.DictReader(f):
-            rows.append((int(r["start_ns"]), int(r["end_ns"]), short_name(r["name"]),
-                         int(r["grid"])))
+            rows.append((int(r["start_ns"]), int(r["end_ns"]), short_name(r["name"])))
     rows.sort()
     return rows
 
@@ -52,7 +51,7 @@ def attribute(fwd):
     added = collections.OrderedDict()
     gap = 0
     prev_end = fwd[0][0]
-    for start, end, name, _ in fwd:
+    for start, end, name in fwd:
         if start > prev_end:
             gap += start - prev_end
         c, t = added.get(name, (0, 0))
