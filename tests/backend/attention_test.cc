@@ -460,8 +460,7 @@ class PrepareThenAttendTest : public ::testing::TestWithParam<std::string>,
 
   // Runs the chunks in order over one cache; returns attention outputs of every row.
   std::vector<float> RunChunks(const std::vector<float>& qkv, const std::vector<int32_t>& chunks,
-                               int32_t bs) {
-    const HeadConfig h{4, 2, 16};
+                               int32_t bs, HeadConfig h = {4, 2, 16}) {
     const int64_t row = int64_t(h.hq + 2 * h.hkv) * h.d;
     int32_t total = 0;
     for (int32_t c : chunks) total += c;
@@ -503,7 +502,7 @@ class PrepareThenAttendTest : public ::testing::TestWithParam<std::string>,
       aa.num_q_heads = h.hq;
       aa.num_kv_heads = h.hkv;
       aa.head_dim = h.d;
-      aa.scale = 0.25f;
+      aa.scale = 1.0f / std::sqrt(float(h.d));
       EXPECT_OK(ops().Attention(aa, md.meta));
       const std::vector<float> got = Download(backend(), out.tensor);
       result.insert(result.end(), got.begin(), got.end());
@@ -523,6 +522,23 @@ TEST_P(PrepareThenAttendTest, ChunkedPrefillEqualsOneShotPrefill) {
     std::vector<double> ref(one.begin(), one.end());
     testing::ExpectNear(chunked, ref, tol(), "chunks 5, 17, 1, 74 vs one shot");
     testing::ExpectNear(by_token, ref, tol(), "token by token vs one shot");
+  }
+}
+
+// Chunks of under 16 tokens after a 200-token prompt, head_dim 128: on CUDA they take the split
+// decode kernel right after PrepareQkv wrote their keys (programmatic launch), whose splits
+// before the chunk read their keys before waiting for that kernel and the last one after.
+TEST_P(PrepareThenAttendTest, ShortChunksAfterALongPromptEqualOneShotPrefill) {
+  const HeadConfig h{8, 2, 128};
+  const int64_t row = (h.hq + 2 * h.hkv) * h.d;
+  const std::vector<int32_t> chunks = {200, 1, 7, 1, 15, 2};
+  const int32_t total = 226;
+  const std::vector<float> qkv = RoundTo(act(), RandomFloats(total * row, 501, 0));
+  for (int32_t bs : {1, 16}) {
+    const std::vector<float> one = RunChunks(qkv, {total}, bs, h);
+    const std::vector<float> chunked = RunChunks(qkv, chunks, bs, h);
+    std::vector<double> ref(one.begin(), one.end());
+    testing::ExpectNear(chunked, ref, tol(), "chunks 200, 1, 7, 1, 15, 2 vs one shot");
   }
 }
 
