@@ -252,6 +252,15 @@ TEST_P(AttentionTest, ManyDecodeSequences) {
   Run(seqs, 0, 1.0f / std::sqrt(float(h.d)), 400);
 }
 
+// One or two decode tokens over thousands of keys: on CUDA the decode kernel splits each
+// window 33 to 47 ways on an H100 or H200 (more splits than a warp has lanes), the widest case
+// of the merges (the decode kernel's own, and MergeSplitsKernel after the generic kernel).
+TEST_P(AttentionTest, LongContextDecodesSplitManyWays) {
+  const HeadConfig h = std::get<1>(GetParam());
+  Run({{3000, 1}}, 0, 1.0f / std::sqrt(float(h.d)), 700);
+  Run({{2600, 1}, {40, 1}}, 0, 1.0f / std::sqrt(float(h.d)), 701);
+}
+
 // A short chunk after a long cached prefix, next to a fresh prompt, after two decode tokens:
 // few query tiles, so the CUDA tensor-core prefill kernel splits their keys across blocks (9
 // key tiles in 2 splits; one split of the short prompt is empty) and merges the partial
