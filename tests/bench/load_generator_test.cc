@@ -159,7 +159,7 @@ TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
   w.num_sessions = 4;
   w.turns = 2;
   w.system_prompt_len = 5;
-  int done = 0;
+  std::atomic<int> done{0};  // on_done runs on the worker threads, several at once
   const auto unix_now = [] {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -169,7 +169,7 @@ TEST(LoadGeneratorTest, MeasuresAStreamingServer) {
   EXPECT_GE(result.started_unix_s, before);
   EXPECT_LE(result.started_unix_s + result.duration_s, unix_now());
   ASSERT_EQ(result.records.size(), 8u);
-  EXPECT_EQ(done, 8);
+  EXPECT_EQ(done.load(), 8);
   for (const RequestRecord& r : result.records) {
     EXPECT_TRUE(r.ok) << r.error;
     EXPECT_EQ(r.output_tokens, 3);
