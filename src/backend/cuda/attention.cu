@@ -194,26 +194,21 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(AttentionParams p) {
   }
 }
 
-// Merges the splits of one (token, head): out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s.
+// Merges the splits of every (token, head) row: each thread takes kWidth columns of one row
+// (blockIdx.x: the token; blockIdx.y * blockDim.x + threadIdx.x: the run of columns over the
+// token's heads), with all of a chunk's loads in flight at once.
+template <int kWidth>
 __global__ void MergeSplitsKernel(AttentionParams p) {
   WaitForPriorGrids();
-  const int64_t row = static_cast<int64_t>(p.first_token + blockIdx.x) * p.num_q_heads + blockIdx.y;
-  const float* ml = p.partial_ml + row * p.splits * 2;
-  float m = -INFINITY;
-  for (int s = 0; s < p.splits; ++s) m = fmaxf(m, ml[2 * s]);
-  float denom = 0.0f;
-  for (int s = 0; s < p.splits; ++s) {
-    if (ml[2 * s] != -INFINITY) denom += __expf(ml[2 * s] - m) * ml[2 * s + 1];
-  }
-  const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
-  for (int e = threadIdx.x; e < p.head_dim; e += blockDim.x) {
-    float sum = 0.0f;
-    for (int s = 0; s < p.splits; ++s) {
-      if (ml[2 * s] == -INFINITY) continue;
-      sum += __expf(ml[2 * s] - m) * p.partial_acc[(row * p.splits + s) * p.head_dim + e];
-    }
-    p.out[row * p.head_dim + e] = __float2bfloat16(sum * inv);
-  }
+  const int runs = p.head_dim / kWidth;
+  const int idx = blockIdx.y * blockDim.x + threadIdx.x;
+  if (idx >= p.num_q_heads * runs) return;
+  const int64_t row = static_cast<int64_t>(p.first_token + blockIdx.x) * p.num_q_heads + idx / runs;
+  const int col = idx % runs * kWidth;
+  float o[1][kWidth];
+  MergeSplitColumns<1, kWidth, 16>(p.partial_acc, p.partial_ml, row, p.splits, p.head_dim, col, 0,
+                                   o);
+  StoreBf16<kWidth>(p.out + row * p.head_dim + col, o[0]);
 }
 
 }  // namespace
@@ -254,8 +249,10 @@ cudaError_t LaunchAttention(const AttentionParams& p, cudaStream_t stream) {
 
 cudaError_t LaunchMergeSplits(const AttentionParams& p, cudaStream_t stream) {
   if (p.num_tokens <= p.first_token) return cudaSuccess;
-  LaunchPdl(MergeSplitsKernel, dim3(p.num_tokens - p.first_token, p.num_q_heads), 128, 0, stream,
-            p);
+  const bool vec = p.head_dim % 4 == 0;
+  const int runs = p.num_q_heads * (vec ? p.head_dim / 4 : p.head_dim);
+  const dim3 grid(p.num_tokens - p.first_token, (runs + kThreads - 1) / kThreads);
+  LaunchPdl(vec ? MergeSplitsKernel<4> : MergeSplitsKernel<1>, grid, kThreads, 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -15,36 +15,50 @@ constexpr int kMaxGroup = 8;
 // The end of both kernels: the block's kGroups lane groups have published their online-softmax
 // state in shared memory ([kGroups][G][D] acc, then [kGroups][G] m in natural-log units, then
 // l); this merges them into the output or, with splits, into the split's partial, and the last
-// split of the (token, KV head) to finish merges all of them.
-template <int D, int G, int kGroups>
+// split of the (token, KV head) to finish merges all of them. Each thread takes four columns of
+// one head at a time (float4 in shared memory and in the partials). kSplit: p.splits > 1; the
+// kernels are compiled for each case, so the split merge's registers (it keeps a chunk of
+// splits in flight) do not cost the unsplit kernel, which big batches run, its occupancy.
+template <int D, int G, int kGroups, bool kSplit>
 __device__ __forceinline__ void MergeGroupsAndStore(const AttentionParams& p, float* smem, int t,
                                                     int g, int split) {
+  constexpr int kCols = D / 4;
+  constexpr int kThreads = kWarps * 32;
   const float* acc_s = smem;
   const float* m_s = acc_s + kGroups * G * D;
   const float* l_s = m_s + kGroups * G;
   __syncthreads();
-  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
-    const int h = idx / D, d = idx % D;
+  for (int idx = threadIdx.x; idx < G * kCols; idx += kThreads) {
+    const int h = idx / kCols, col = idx % kCols * 4;
     float mx = -FLT_MAX;
+#pragma unroll
     for (int gr = 0; gr < kGroups; ++gr) mx = fmaxf(mx, m_s[gr * G + h]);
-    float lsum = 0.0f, osum = 0.0f;
+    float lsum = 0.0f;
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
     for (int gr = 0; gr < kGroups; ++gr) {
       const float w = l_s[gr * G + h] > 0.0f ? __expf(m_s[gr * G + h] - mx) : 0.0f;
+      const float4 a = *reinterpret_cast<const float4*>(acc_s + (gr * G + h) * D + col);
       lsum += w * l_s[gr * G + h];
-      osum += w * acc_s[(gr * G + h) * D + d];
+      o.x += w * a.x;
+      o.y += w * a.y;
+      o.z += w * a.z;
+      o.w += w * a.w;
     }
     const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    if (p.splits == 1) {
-      p.out[row * D + d] = __float2bfloat16(lsum > 0.0f ? osum / lsum : 0.0f);
+    if constexpr (!kSplit) {
+      const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+      const float v[4] = {o.x * inv, o.y * inv, o.z * inv, o.w * inv};
+      StoreBf16<4>(p.out + row * D + col, v);
     } else {
-      p.partial_acc[(row * p.splits + split) * D + d] = osum;
-      if (d == 0) {
-        p.partial_ml[(row * p.splits + split) * 2] = lsum > 0.0f ? mx : -INFINITY;
-        p.partial_ml[(row * p.splits + split) * 2 + 1] = lsum;
+      *reinterpret_cast<float4*>(p.partial_acc + (row * p.splits + split) * D + col) = o;
+      if (col == 0) {
+        reinterpret_cast<float2*>(p.partial_ml)[row * p.splits + split] =
+            make_float2(lsum > 0.0f ? mx : -INFINITY, lsum);
       }
     }
   }
-  if (p.splits == 1) return;
+  if constexpr (!kSplit) return;
   // The last split of this (token, KV head) to finish merges all of them, so no second kernel
   // is launched. Its ticket counter goes back to zero for the next step (and graph replay).
   __shared__ int ticket;
@@ -54,45 +68,23 @@ __device__ __forceinline__ void MergeGroupsAndStore(const AttentionParams& p, fl
   __syncthreads();
   if (ticket != p.splits - 1) return;
   __threadfence();
-  // Merge in two parallel passes: the weight of every (head, split), then every output element
-  // as a weighted sum whose loads are all independent. The splits' (m, l) pairs come to shared
-  // memory in one parallel load, so the per-head loop below touches no global memory: this
-  // block is the kernel's tail, and each dependent round trip to L2 there adds to the step.
-  // (2 G splits floats fit in the lane-group state, [kGroups][G][D], for splits <= 64.)
-  float* weight_s = smem;              // [G][splits]: each split's max, then its weight
-  float* sum_s = smem + G * p.splits;  // [G][splits]: each split's l
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * p.splits; idx += kWarps * 32) {
-    const int h = idx / p.splits, s2 = idx % p.splits;
+  // Every thread merges kVecs float4 columns of one head over all splits, loading a chunk of
+  // splits at once: with up to 16 splits (8 with two columns a thread) the whole merge is one
+  // round trip to L2, where weights first and sums after would be two or more.
+  constexpr int kShare = (G * kCols + kThreads - 1) / kThreads;
+  constexpr int kVecs = kShare <= 1 ? 1 : kShare <= 2 ? 2 : 4;
+  static_assert(kCols % kVecs == 0, "a head's columns split evenly over its threads");
+  constexpr int kThreadsPerHead = kCols / kVecs;
+  const int h = threadIdx.x / kThreadsPerHead;
+  if (h < G) {
+    const int col = threadIdx.x % kThreadsPerHead * 4;
     const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    const float2 ml = __ldcg(reinterpret_cast<const float2*>(p.partial_ml) + row * p.splits + s2);
-    weight_s[idx] = ml.x;
-    sum_s[idx] = ml.y;
-  }
-  __syncthreads();
-  if (threadIdx.x < G) {  // per head: weights e^(m_s - M) / sum_s e^(m_s - M) l_s
-    const int h = threadIdx.x;
-    float mx = -INFINITY;
-    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, weight_s[h * p.splits + s2]);
-    float denom = 0.0f;
-    for (int s2 = 0; s2 < p.splits; ++s2) {
-      const float ms = weight_s[h * p.splits + s2];
-      const float w = ms == -INFINITY ? 0.0f : __expf(ms - mx);
-      weight_s[h * p.splits + s2] = w;
-      denom += w * sum_s[h * p.splits + s2];
-    }
-    const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
-    for (int s2 = 0; s2 < p.splits; ++s2) weight_s[h * p.splits + s2] *= inv;
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < G * D; idx += kWarps * 32) {
-    const int h = idx / D, d = idx % D;
-    const int64_t row = static_cast<int64_t>(t) * p.num_q_heads + g * G + h;
-    const float* part = p.partial_acc + row * p.splits * D + d;
-    float sum = 0.0f;
-#pragma unroll 8
-    for (int s2 = 0; s2 < p.splits; ++s2) sum += weight_s[h * p.splits + s2] * __ldcg(part + s2 * D);
-    p.out[row * D + d] = __float2bfloat16(sum);
+    float o[kVecs][4];
+    MergeSplitColumns<kVecs, 4, 16 / kVecs>(p.partial_acc, p.partial_ml, row, p.splits, D, col,
+                                            kThreadsPerHead * 4, o);
+#pragma unroll
+    for (int k = 0; k < kVecs; ++k)
+      StoreBf16<4>(p.out + row * D + col + k * kThreadsPerHead * 4, o[k]);
   }
   if (threadIdx.x == 0) p.split_counters[t * p.num_kv_heads + g] = 0;
 }
@@ -101,7 +93,7 @@ __device__ __forceinline__ void MergeGroupsAndStore(const AttentionParams& p, fl
 // per warp step; kC keys per lane group per round (fewer with more heads, for registers).
 // (Issuing the next round's loads before scoring this one was measured slower: 168 registers
 // instead of 128 for G = 4, and 15% lower decode throughput at 64 sequences on an H200.)
-template <int D, int G>
+template <int D, int G, bool kSplit>
 __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionParams p) {
   WaitForPriorGrids();
   constexpr int L = D / 8;
@@ -232,7 +224,7 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
       l_s[group_id * G + h] = l[h];
     }
   }
-  MergeGroupsAndStore<D, G, kGroups>(p, smem, t, g, split);
+  MergeGroupsAndStore<D, G, kGroups, kSplit>(p, smem, t, g, split);
 }
 
 // The same work on tensor cores, for head_dim 64 and 128: each warp takes 16 keys at a time and
@@ -244,16 +236,24 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeKernel(AttentionPa
 // 32j + 8c .. 8c + 7 for steps 2j and 2j + 1), and V^T's rows are whichever dims a lane loaded
 // (64i + 8r + 2w, +1), its pairs of keys packed by byte permutes. That is about 9 instructions
 // per key and warp, where the CUDA-core kernel needs about 75 for a group of 4 heads.
-template <int D, int G>
+//
+// kSplit (p.splits > 1: small batches, whose keys are split over many blocks): each warp loads its
+// first tile of K and V before waiting for the kernel before it (PrepareQkv, which writes this
+// step's keys and Q), when every key of the tile predates this step. At batch 1 a split is one
+// tile per warp, so the whole read of the cache overlaps that kernel's tail; it costs registers
+// (the tile lives across the wait), which bigger batches keep for occupancy.
+template <int D, int G, bool kSplit>
 __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(AttentionParams p) {
   static_assert(D % 64 == 0 && G <= 8, "rows 0..7 of the tile hold the group's heads");
-  WaitForPriorGrids();
   constexpr int kSlices = D / 32;    // 32-dim slices of Q K^T, two k16 steps each
   constexpr int kDimTiles = D / 16;  // m16 tiles of O^T
   constexpr int kVLoads = D / 64;    // 16-byte V loads per key and lane
   constexpr int kTileKeys = 16;
   extern __shared__ float smem[];  // [kWarps][G][D] acc, then [kWarps][G] m, l
+  if constexpr (!kSplit) WaitForPriorGrids();
 
+  // Positions, sequence starts and block tables come from the host before the step, so the
+  // first tile's cache rows are found before the wait.
   const int t = blockIdx.x, g = blockIdx.y, split = blockIdx.z;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int r = lane >> 2, c = lane & 3;  // fragment row (head, key or dim) and column pair
@@ -266,26 +266,9 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
   const __nv_bfloat16* k_head = p.k_cache + static_cast<int64_t>(g) * D;
   const __nv_bfloat16* v_head = p.v_cache + static_cast<int64_t>(g) * D;
 
-  // Q of head r as A operand words: slice j holds dims 32j + 8c .. 32j + 8c + 7.
-  uint4 q[kSlices];
-#pragma unroll
-  for (int j = 0; j < kSlices; ++j) {
-    q[j] = make_uint4(0, 0, 0, 0);
-    if (r < G) {
-      q[j] = __ldg(reinterpret_cast<const uint4*>(
-          p.q + (static_cast<int64_t>(t) * p.num_q_heads + g * G + r) * D + 32 * j + 8 * c));
-    }
-  }
-  const float qk_scale = p.scale * 1.4426950408889634f;  // scores in log2 units, for exp2
-  float acc[kDimTiles][4];
-#pragma unroll
-  for (int mt = 0; mt < kDimTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.0f;
-  float m = -FLT_MAX;  // running max of head r (the same in the four lanes of its quad)
-  float l = 0.0f;      // this lane's share of head r's running sum
-
-  for (int base = keys.begin + warp * kTileKeys; base < keys.end; base += kWarps * kTileKeys) {
-    // Lanes i and i + 16 find the cache row of key base + i (-1: absent); lanes needing another
-    // key's row take it by shuffle.
+  // Lanes i and i + 16 find the cache row of key base + i (-1: absent); lanes needing another
+  // key's row take it by shuffle.
+  auto row_of = [&](int base) {
     const int key = base + (lane & 15);
     int row = -1;
     if (key < keys.end) {
@@ -293,9 +276,10 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
       const int32_t block = table[page];
       if (block >= 0 && block < p.num_blocks) row = block * p.block_size + pages.Row(key, page);
     }
-    const unsigned present = __ballot_sync(kFullMask, row >= 0) & 0xffffu;
-    // K: key 8n + r of n-tile n. V: keys 2c, 2c + 1, 2c + 8, 2c + 9, dims 64i + 8r .. + 7.
-    uint4 kr[2][kSlices], vr[4][kVLoads];
+    return row;
+  };
+  // K: key 8n + r of n-tile n. V: keys 2c, 2c + 1, 2c + 8, 2c + 9, dims 64i + 8r .. + 7.
+  auto load_tile = [&](int row, uint4(&kr)[2][kSlices], uint4(&vr)[4][kVLoads]) {
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
       const int rk = __shfl_sync(kFullMask, row, 8 * n + r);
@@ -316,6 +300,43 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
                            : make_uint4(0, 0, 0, 0);
       }
     }
+  };
+  const int first = keys.begin + warp * kTileKeys;
+  const int first_row = kSplit ? row_of(first) : -1;
+  uint4 kr[2][kSlices], vr[4][kVLoads];
+  bool preloaded = false;
+  if constexpr (kSplit) {
+    // Keys before the sequence's first query of this step were written by earlier steps,
+    // which finished before the kernel before this one started (every kernel waits for its
+    // predecessor before letting its successor start).
+    const int step_begin = p.positions[p.query_start[seq]];
+    preloaded = __all_sync(kFullMask, first_row < 0 || first + (lane & 15) < step_begin);
+    if (preloaded) load_tile(first_row, kr, vr);
+    WaitForPriorGrids();
+  }
+
+  // Q of head r as A operand words: slice j holds dims 32j + 8c .. 32j + 8c + 7.
+  uint4 q[kSlices];
+#pragma unroll
+  for (int j = 0; j < kSlices; ++j) {
+    q[j] = make_uint4(0, 0, 0, 0);
+    if (r < G) {
+      q[j] = __ldg(reinterpret_cast<const uint4*>(
+          p.q + (static_cast<int64_t>(t) * p.num_q_heads + g * G + r) * D + 32 * j + 8 * c));
+    }
+  }
+  const float qk_scale = p.scale * 1.4426950408889634f;  // scores in log2 units, for exp2
+  float acc[kDimTiles][4];
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.0f;
+  float m = -FLT_MAX;  // running max of head r (the same in the four lanes of its quad)
+  float l = 0.0f;      // this lane's share of head r's running sum
+
+  for (int base = first; base < keys.end; base += kWarps * kTileKeys) {
+    const int row = kSplit && base == first ? first_row : row_of(base);
+    // (The ballot before the loads: after them, ptxas keeps 30 more registers live.)
+    const unsigned present = __ballot_sync(kFullMask, row >= 0) & 0xffffu;
+    if (!preloaded || base != first) load_tile(row, kr, vr);
 
     // S for keys 8n + 2c, 8n + 2c + 1 of head r in s[n][0..1] (s[n][2..3]: the zero rows).
     float s[2][4];
@@ -394,7 +415,7 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionDecodeMmaKernel(Attentio
     m_s[warp * G + r] = m * 0.6931471805599453f;  // back to natural-log units
     l_s[warp * G + r] = l;
   }
-  MergeGroupsAndStore<D, G, kWarps>(p, smem, t, g, split);
+  MergeGroupsAndStore<D, G, kWarps, kSplit>(p, smem, t, g, split);
 }
 
 // Head dims 64 and 128 run on tensor cores; 256 (whose fragments would not fit in registers)
@@ -405,8 +426,12 @@ cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
   constexpr int kGroups = kMma ? kWarps : kWarps * (32 / (D / 8));
   const size_t smem = sizeof(float) * (kGroups * G * D + 2 * kGroups * G);
   void (*kernel)(AttentionParams) = nullptr;
-  if constexpr (kMma) kernel = AttentionDecodeMmaKernel<D, G>;
-  else kernel = AttentionDecodeKernel<D, G>;
+  if constexpr (kMma) {
+    kernel =
+        p.splits > 1 ? AttentionDecodeMmaKernel<D, G, true> : AttentionDecodeMmaKernel<D, G, false>;
+  } else {
+    kernel = p.splits > 1 ? AttentionDecodeKernel<D, G, true> : AttentionDecodeKernel<D, G, false>;
+  }
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(smem));
   const dim3 grid(p.num_tokens, p.num_kv_heads, p.splits);

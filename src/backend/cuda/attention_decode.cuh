@@ -9,7 +9,9 @@
 // head_dim 256 runs on CUDA cores: lane groups of 32 / (D / 8) lanes per key, each lane holding
 // 8 dims of the G heads. Every warp or lane group keeps its own online softmax; they merge
 // through shared memory at the end. With splits, the last block of each (token, KV head) to
-// finish merges them, counting with p.split_counters ([T * Hkv], zero between launches).
+// finish merges them, counting with p.split_counters ([T * Hkv], zero between launches), every
+// thread folding a chunk of splits per round trip to L2; and the tensor-core kernel reads its
+// first tile of keys before waiting for the kernel before it, when those keys predate the step.
 #pragma once
 
 #include <cuda_runtime.h>
