@@ -174,6 +174,9 @@ Status CudaOps::MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
 
 Status CudaOps::PrepareQkv(const QkvArgs& a, const AttentionMetadata& meta) {
   TF_RETURN_IF_ERROR(CheckPrepareQkv(a, meta, kAct));
+  if (a.head_dim > cuda::kAttentionMaxHeadDim) {
+    return InvalidArgumentError("cuda PrepareQkv: head_dim <= 256 supported");
+  }
   cuda::PrepareQkvParams p;
   p.qkv = Ptr(a.qkv);
   p.q_norm = a.q_norm.empty() ? nullptr : Ptr<float>(a.q_norm);
