@@ -10,6 +10,11 @@
 // as the f32 reference decides them. Ops return InvalidArgument for shapes
 // or dtypes they do not support; they never allocate on a path that runs per step, except
 // where noted. Thread-safety: one thread drives a backend's ops at a time.
+//
+// Weights (matrices, norm weights, biases, RoPE frequencies) and the attention metadata stay
+// unchanged while the ops of a forward run: the CUDA kernels read them before waiting for the
+// kernel before them (programmatic dependent launch), which is only correct because no op of
+// the same forward writes them.
 #pragma once
 
 #include "backend/attention_metadata.h"

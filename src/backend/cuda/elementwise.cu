@@ -19,31 +19,40 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
 }
 
 // One block per row: sum the squares of the row, then normalise it. The input (the f32
-// residual stream, or act) is read twice; the second read hits L1/L2.
+// residual stream, or act) is read twice; the second read hits L1/L2, except for each thread's
+// first eight values, which stay in registers. Those eight weights are loaded before waiting
+// for the kernel before (weights are constant during a forward), so at a decode step's batch
+// sizes, where each thread has one run of eight, only the row's read follows the wait.
 template <typename InT, typename OutT, bool kVec>
 __global__ void RmsNormKernel(RmsNormParams p) {
-  WaitForPriorGrids();
   __shared__ float scratch[32];
   const int64_t base = static_cast<int64_t>(blockIdx.x) * p.width;
   const InT* x = static_cast<const InT*>(p.x) + base;
   OutT* out = static_cast<OutT*>(p.out) + base;
   float sum_sq = 0.0f;
   if constexpr (kVec) {
-    for (int i = threadIdx.x * 8; i < p.width; i += blockDim.x * 8) {
+    const int i0 = threadIdx.x * 8;
+    float w0[8], v0[8];
+    if (i0 < p.width) Load8(p.weight + i0, w0);
+    WaitForPriorGrids();
+    if (i0 < p.width) {
+      Load8(x + i0, v0);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) sum_sq += v0[j] * v0[j];
+    }
+    for (int i = i0 + blockDim.x * 8; i < p.width; i += blockDim.x * 8) {
       float v[8];
       Load8(x + i, v);
 #pragma unroll
       for (int j = 0; j < 8; ++j) sum_sq += v[j] * v[j];
     }
-  } else {
-    for (int i = threadIdx.x; i < p.width; i += blockDim.x) {
-      const float v = ToFloat(x[i]);
-      sum_sq += v * v;
+    const float inv_rms = rsqrtf(BlockSum(sum_sq, scratch) / p.width + p.eps);
+    if (i0 < p.width) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v0[j] = w0[j] * (v0[j] * inv_rms);
+      Store8(out + i0, v0);
     }
-  }
-  const float inv_rms = rsqrtf(BlockSum(sum_sq, scratch) / p.width + p.eps);
-  if constexpr (kVec) {
-    for (int i = threadIdx.x * 8; i < p.width; i += blockDim.x * 8) {
+    for (int i = i0 + blockDim.x * 8; i < p.width; i += blockDim.x * 8) {
       float v[8];
       Load8(x + i, v);
 #pragma unroll
@@ -51,6 +60,12 @@ __global__ void RmsNormKernel(RmsNormParams p) {
       Store8(out + i, v);
     }
   } else {
+    WaitForPriorGrids();
+    for (int i = threadIdx.x; i < p.width; i += blockDim.x) {
+      const float v = ToFloat(x[i]);
+      sum_sq += v * v;
+    }
+    const float inv_rms = rsqrtf(BlockSum(sum_sq, scratch) / p.width + p.eps);
     for (int i = threadIdx.x; i < p.width; i += blockDim.x) {
       out[i] = FromFloat<OutT>(p.weight[i] * (ToFloat(x[i]) * inv_rms));
     }
@@ -160,7 +175,7 @@ void LaunchRmsNormTyped(const RmsNormParams& p, bool vec, int threads, cudaStrea
 
 cudaError_t LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream) {
   if (p.rows == 0) return cudaSuccess;
-  const bool vec = p.width % 8 == 0 && Aligned16(p.x) && Aligned16(p.out);
+  const bool vec = p.width % 8 == 0 && Aligned16(p.x) && Aligned16(p.out) && Aligned16(p.weight);
   const int threads = p.width >= 4096 ? 512 : 256;
   if (p.x_f32) {
     if (p.out_f32) LaunchRmsNormTyped<float, float>(p, vec, threads, stream);
