@@ -53,6 +53,8 @@ __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchP
   const Bf16x8* w = reinterpret_cast<const Bf16x8*>(
       p.router + static_cast<int64_t>(min(e, p.num_experts - 1)) * h);
   if (lane == 0) PrefetchL2(w, h * 2);
+  // The norm weights too: every block reads all of them right after the residual.
+  if (threadIdx.x == 32) PrefetchL2(p.norm_weight, h * 4);
   WaitForPriorGrids();
 #pragma unroll
   for (int t = 0; t < kT; ++t) {  // RmsNormKernel's arithmetic
@@ -81,7 +83,7 @@ __global__ void __launch_bounds__(kRouterWarps * 32) RouterKernel(MoeSmallBatchP
   __syncthreads();
   if (e < p.num_experts) {
     float acc[kT] = {};
-#pragma unroll 4
+#pragma unroll 8
     for (int v = lane; v < h / 8; v += 32) {
       float wf[8];
       Unpack(LoadReadOnly(w + v), wf);
@@ -261,7 +263,8 @@ bool MoeSmallBatchSupports(const MoeSmallBatchParams& p) {
          p.hidden % 8 == 0 && p.hidden <= kMaxHidden && p.inter > 0 && p.inter % 8 == 0 &&
          p.num_experts >= 1 && p.num_experts <= 1024 && p.top_k >= 1 &&
          p.top_k <= std::min(p.num_experts, 32) && Aligned16(p.router) && Aligned16(p.gate_up) &&
-         Aligned16(p.down) && Aligned16(p.residual) && Aligned16(p.normed) && Aligned16(p.act);
+         Aligned16(p.down) && Aligned16(p.residual) && Aligned16(p.normed) && Aligned16(p.act) &&
+         Aligned16(p.norm_weight);
 }
 
 size_t MoeSmallBatchActBytes(int num_tokens, int top_k, int inter) {
