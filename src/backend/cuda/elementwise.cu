@@ -21,8 +21,8 @@ __global__ void EmbeddingKernel(EmbeddingParams p) {
 // One block per row: sum the squares of the row, then normalise it. The input (the f32
 // residual stream, or act) is read twice; the second read hits L1/L2, except for each thread's
 // first eight values, which stay in registers. Those eight weights are loaded before waiting
-// for the kernel before (weights are constant during a forward), so at a decode step's batch
-// sizes, where each thread has one run of eight, only the row's read follows the wait.
+// for the kernel before (weights are constant during a forward), so for rows of up to eight
+// values a thread (4096 at 512 threads) only the row's read follows the wait.
 template <typename InT, typename OutT, bool kVec>
 __global__ void RmsNormKernel(RmsNormParams p) {
   __shared__ float scratch[32];
