@@ -10,6 +10,9 @@ namespace tokenfab {
 // MoeRoute into args.expert_ids / expert_weights, MoeExperts into args.residual.
 Status ComposeMoeBlock(Ops& ops, const MoeBlockArgs& args);
 
+// ProjectionChain as its stages' NormMatMul, MatMulAdd or MatMul, in order.
+Status ComposeProjectionChain(Ops& ops, const ProjectionStage* stages, int count);
+
 // The MoeExperts step of a MoeBlock: its normed rows, routing, experts and residual.
 MoeArgs MoeBlockExperts(const MoeBlockArgs& args);
 

@@ -77,6 +77,19 @@ struct MoeBlockArgs {
   Tensor expert_weights;  // f32 [T, K]
 };
 
+// One projection of a ProjectionChain: NormMatMul when norm_weight is set, else MatMulAdd when
+// accumulate is set, else MatMul, each with that op's shapes and meaning.
+struct ProjectionStage {
+  Tensor x;            // NormMatMul: f32 [M, K] (the residual stream); otherwise act|f32 [M, K]
+  Tensor norm_weight;  // f32 [K] or empty
+  float norm_eps = 1e-6f;
+  Tensor w;                 // [N, K]
+  Tensor bias;              // f32 [N] or empty
+  bool gated = false;       // NormMatMul's gated form (needs norm_weight)
+  bool accumulate = false;  // MatMulAdd: out is the f32 residual, out += x @ w^T
+  Tensor out;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -105,6 +118,12 @@ class Ops {
   // x act [M, K]; w [N, K]; residual f32 [M, N].
   virtual Status MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                            const Tensor& residual) = 0;
+
+  // Consecutive projections run in order, each seeing the outputs of those before (a block's
+  // output projection, the next block's MLP, the next layer's input projection). A backend may
+  // stream their weights as one kernel; ComposeProjectionChain (op_composition.h) runs them one
+  // by one. A stage's out must not alias its own x.
+  virtual Status ProjectionChain(const ProjectionStage* stages, int count) = 0;
 
   // Splits qkv, applies q/k norm and RoPE at meta.positions, writes K/V at meta.slot_mapping.
   virtual Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) = 0;

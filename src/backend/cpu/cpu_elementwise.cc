@@ -9,6 +9,7 @@
 #include "backend/cpu/cpu_matmul.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/op_checks.h"
+#include "backend/op_composition.h"
 
 namespace tokenfab {
 namespace {
@@ -105,6 +106,10 @@ Status CpuOps::MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
     for (int64_t i = begin; i < end; ++i) res[i] += scratch_out_[i];
   }, 4096);
   return Status::Ok();
+}
+
+Status CpuOps::ProjectionChain(const ProjectionStage* stages, int count) {
+  return ComposeProjectionChain(*this, stages, count);
 }
 
 Status CpuOps::GatherRows(const Tensor& in, const Tensor& indices, const Tensor& out) {

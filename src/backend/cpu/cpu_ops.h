@@ -21,6 +21,7 @@ class CpuOps final : public Ops {
                     const Tensor& bias, bool gated, const Tensor& out) override;
   Status MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                    const Tensor& residual) override;
+  Status ProjectionChain(const ProjectionStage* stages, int count) override;
   Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) override;
   Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) override;
   Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
