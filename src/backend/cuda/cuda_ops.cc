@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_ops.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/attention.cuh"
@@ -12,6 +13,7 @@
 #include "backend/cuda/gemv.cuh"
 #include "backend/cuda/moe.cuh"
 #include "backend/cuda/moe_small_batch.cuh"
+#include "backend/cuda/projection_chain.cuh"
 #include "backend/cuda/qkv.cuh"
 #include "backend/cuda/sample.cuh"
 #include "backend/op_checks.h"
@@ -170,6 +172,52 @@ Status CudaOps::MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
   TF_RETURN_IF_ERROR(CheckMatMulAdd(x, w, bias, residual, kAct));
   TF_RETURN_IF_ERROR(RequireBf16(w, "weight"));
   return Gemm(x, w, bias, residual, /*accumulate=*/true);
+}
+
+Status CudaOps::ProjectionChain(const ProjectionStage* stages, int count) {
+  // Single-row chains (batch-1 decode) stream as one kernel; anything else runs stage by stage,
+  // as does everything under TOKENFAB_NO_CHAIN=1 (for side-by-side timings in one binary).
+  static const bool chain_enabled = std::getenv("TOKENFAB_NO_CHAIN") == nullptr;
+  cuda::ChainParams p;
+  bool streamable = chain_enabled && count > 0 && count <= cuda::kChainMaxStages;
+  for (int i = 0; streamable && i < count; ++i) {
+    const ProjectionStage& s = stages[i];
+    const bool normed = !s.norm_weight.empty();
+    if (normed) {
+      TF_RETURN_IF_ERROR(CheckNormMatMul(s.x, s.norm_weight, s.w, s.bias, s.gated, s.out, kAct));
+    } else if (s.accumulate) {
+      TF_RETURN_IF_ERROR(CheckMatMulAdd(s.x, s.w, s.bias, s.out, kAct));
+    } else {
+      TF_RETURN_IF_ERROR(CheckMatMul(s.x, s.w, s.bias, s.out, kAct));
+    }
+    const DType want_x = normed ? DType::kF32 : kAct;
+    if (s.x.dim(0) != 1 || s.x.dtype != want_x || s.w.dtype != DType::kBF16 ||
+        (s.gated && !normed) || (s.accumulate && normed)) {
+      streamable = false;
+      break;
+    }
+    cuda::ChainStage& c = p.stages[i];
+    c.x = s.x.data;
+    c.norm_weight = normed ? Ptr<float>(s.norm_weight) : nullptr;
+    c.eps = s.norm_eps;
+    c.w = Ptr(s.w);
+    c.bias = s.bias.empty() ? nullptr : Ptr<float>(s.bias);
+    c.out = s.out.data;
+    c.n = static_cast<int>(s.gated ? s.w.dim(0) / 2 : s.w.dim(0));
+    c.k = static_cast<int>(s.w.dim(1));
+    c.output = s.gated                      ? cuda::ChainOutput::kGatedBf16
+               : s.accumulate               ? cuda::ChainOutput::kAddF32
+               : s.out.dtype == DType::kF32 ? cuda::ChainOutput::kStoreF32
+                                            : cuda::ChainOutput::kStoreBf16;
+  }
+  if (streamable) {
+    p.num_stages = count;
+    TF_ASSIGN_OR_RETURN(p.counters, Counters(&chain_counters_, cuda::kChainMaxStages + 1));
+    streamable = cuda::ProjectionChainSupports(p, backend_->num_sms());
+  }
+  if (!streamable) return ComposeProjectionChain(*this, stages, count);
+  return Launched(cuda::LaunchProjectionChain(p, backend_->num_sms(), backend_->stream()),
+                  "ProjectionChain");
 }
 
 Status CudaOps::PrepareQkv(const QkvArgs& a, const AttentionMetadata& meta) {

@@ -26,6 +26,7 @@ class CudaOps final : public Ops {
                     const Tensor& bias, bool gated, const Tensor& out) override;
   Status MatMulAdd(const Tensor& x, const Tensor& w, const Tensor& bias,
                    const Tensor& residual) override;
+  Status ProjectionChain(const ProjectionStage* stages, int count) override;
   Status PrepareQkv(const QkvArgs& args, const AttentionMetadata& meta) override;
   Status Attention(const AttentionArgs& args, const AttentionMetadata& meta) override;
   Status MoeRoute(const Tensor& logits, bool normalize, const Tensor& ids,
@@ -55,6 +56,7 @@ class CudaOps final : public Ops {
   DeviceBuffer intermediate_;  // separate from scratch_: an op may need both
   DeviceBuffer split_counters_;  // split attention: one ticket per (token, KV head)
   DeviceBuffer moe_ticket_;      // the small-batch MoE router's
+  DeviceBuffer chain_counters_;  // the projection chain's stage counters
   std::vector<DeviceBuffer> retired_scratch_;  // outgrown buffers that graphs may still use
 };
 

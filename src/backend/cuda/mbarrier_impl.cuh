@@ -38,6 +38,35 @@ __device__ __forceinline__ void MbarrierWait(uint64_t* bar, int parity) {
       : "memory");
 }
 
+// One arrival that also expects `bytes` more to land through the async proxy (cp.async.bulk)
+// before the phase completes.
+__device__ __forceinline__ void MbarrierArriveExpectTx(uint64_t* bar, uint32_t bytes) {
+  asm volatile(
+      "{\n.reg .b64 state;\nmbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(
+          SmemAddress(bar)),
+      "r"(bytes)
+      : "memory");
+}
+
+// An L2 policy for data read once (weights streamed by a decode step): evicted first, so the
+// activations and the KV cache keep their lines.
+__device__ __forceinline__ uint64_t L2EvictFirstPolicy() {
+  uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
+  return policy;
+}
+
+// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared
+// memory through the copy engine; completion is counted on `bar`'s transaction bytes.
+__device__ __forceinline__ void BulkCopyToShared(void* dst, const void* src, uint32_t bytes,
+                                                 uint64_t* bar, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1], %2, [%3], %4;\n" ::"r"(SmemAddress(dst)),
+      "l"(src), "r"(bytes), "r"(SmemAddress(bar)), "l"(policy)
+      : "memory");
+}
+
 // The warpgroup's per-thread register budget (a multiple of 8 in [24, 256]), executed by all
 // of its threads: producers give registers back so that consumers can take them.
 template <int kRegs>
