@@ -1,6 +1,7 @@
 #include "model/causal_lm.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -238,8 +239,20 @@ Status CausalLm::Upload(const ForwardBatch& b, std::span<const DeviceSamplingPar
   return Status::Ok();
 }
 
-Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetadata& meta,
-                          int32_t t) {
+ProjectionStage CausalLm::QkvStage(int l, int32_t t) const {
+  const LayerWeights& w = weights_.layers[l];
+  ProjectionStage s;
+  s.x = residual_.Rows(0, t);
+  s.norm_weight = w.input_norm;
+  s.norm_eps = static_cast<float>(config_.rms_norm_eps);
+  s.w = w.qkv;
+  s.bias = w.qkv_bias;
+  s.out = qkv_.Rows(0, t);
+  return s;
+}
+
+Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetadata& meta, int32_t t,
+                          bool qkv_ready, bool* next_qkv_ready) {
   const ModelConfig& c = config_;
   const LayerWeights& w = weights_.layers[l];
   Ops& ops = backend_->ops();
@@ -247,11 +260,14 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   // The residual stream (f32) is read through each block's norm and each block adds its
   // output back into it.
   const Tensor residual = residual_.Rows(0, t);
+  *next_qkv_ready = false;
 
   // Attention block.
   const Tensor qkv = qkv_.Rows(0, t), q = q_.Rows(0, t), attn = attn_.Rows(0, t);
-  TF_RETURN_IF_ERROR(
-      ops.NormMatMul(residual, w.input_norm, eps, w.qkv, w.qkv_bias, /*gated=*/false, qkv));
+  if (!qkv_ready) {
+    const ProjectionStage input = QkvStage(l, t);
+    TF_RETURN_IF_ERROR(ops.ProjectionChain(&input, 1));
+  }
   QkvArgs qa;
   qa.qkv = qkv;
   qa.q_norm = w.q_norm;
@@ -276,10 +292,10 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
   aa.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   aa.sliding_window = static_cast<int>(c.sliding_window[l]);
   TF_RETURN_IF_ERROR(ops.Attention(aa, meta));
-  TF_RETURN_IF_ERROR(ops.MatMulAdd(attn, w.o, w.o_bias, residual));
 
   // MLP block.
   if (c.IsMoeLayer(l)) {
+    TF_RETURN_IF_ERROR(ops.MatMulAdd(attn, w.o, w.o_bias, residual));
     const int64_t k = c.num_experts_per_tok;
     MoeBlockArgs ma;
     ma.residual = residual;
@@ -295,24 +311,54 @@ Status CausalLm::RunLayer(int l, const KvCacheTensors& kv, const AttentionMetada
     ma.expert_weights = route_weights_.Rows(0, t).Reshape({t, k});
     return ops.MoeBlock(ma);
   }
+  // The output projection, the MLP (silu(gate) * up into mlp_in, then down) and the next
+  // layer's input projection: four projections with nothing but their inputs between them.
   const int64_t inter = c.intermediate_size;
-  const Tensor mlp_in = Tensor(mlp_in_.data, act_, {t, inter});  // silu(gate) * up
-  TF_RETURN_IF_ERROR(ops.NormMatMul(residual, w.post_attention_norm, eps, w.gate_up,
-                                    w.gate_up_bias, /*gated=*/true, mlp_in));
-  return ops.MatMulAdd(mlp_in, w.down, w.down_bias, residual);
+  const Tensor mlp_in = Tensor(mlp_in_.data, act_, {t, inter});
+  std::array<ProjectionStage, 4> chain;
+  chain[0].x = attn;
+  chain[0].w = w.o;
+  chain[0].bias = w.o_bias;
+  chain[0].accumulate = true;
+  chain[0].out = residual;
+  chain[1].x = residual;
+  chain[1].norm_weight = w.post_attention_norm;
+  chain[1].norm_eps = eps;
+  chain[1].w = w.gate_up;
+  chain[1].bias = w.gate_up_bias;
+  chain[1].gated = true;
+  chain[1].out = mlp_in;
+  chain[2].x = mlp_in;
+  chain[2].w = w.down;
+  chain[2].bias = w.down_bias;
+  chain[2].accumulate = true;
+  chain[2].out = residual;
+  int stages = 3;
+  if (l + 1 < c.num_layers) {
+    chain[stages++] = QkvStage(l + 1, t);
+    *next_qkv_ready = true;
+  }
+  return ops.ProjectionChain(chain.data(), stages);
 }
 
 Status CausalLm::RunBody(const BatchViews& v, const KvCacheTensors& kv) {
   Ops& ops = backend_->ops();
   const int32_t t = v.meta.num_tokens, r = v.num_rows;
   TF_RETURN_IF_ERROR(ops.Embedding(v.token_ids, weights_.embed, residual_.Rows(0, t)));
-  for (int l = 0; l < config_.num_layers; ++l) TF_RETURN_IF_ERROR(RunLayer(l, kv, v.meta, t));
+  bool qkv_ready = false;
+  for (int l = 0; l < config_.num_layers; ++l) {
+    TF_RETURN_IF_ERROR(RunLayer(l, kv, v.meta, t, qkv_ready, &qkv_ready));
+  }
   if (r == 0) return Status::Ok();
   // Only the rows whose logits are wanted go through the final norm and lm_head.
   TF_RETURN_IF_ERROR(ops.GatherRows(residual_.Rows(0, t), v.logit_rows, row_hidden_.Rows(0, r)));
-  TF_RETURN_IF_ERROR(ops.NormMatMul(row_hidden_.Rows(0, r), weights_.final_norm,
-                                    static_cast<float>(config_.rms_norm_eps), weights_.lm_head,
-                                    Tensor(), /*gated=*/false, logits_.Rows(0, r)));
+  ProjectionStage head;  // the final norm and lm_head (one streaming kernel for one row)
+  head.x = row_hidden_.Rows(0, r);
+  head.norm_weight = weights_.final_norm;
+  head.norm_eps = static_cast<float>(config_.rms_norm_eps);
+  head.w = weights_.lm_head;
+  head.out = logits_.Rows(0, r);
+  TF_RETURN_IF_ERROR(ops.ProjectionChain(&head, 1));
   if (v.sampling.empty()) return Status::Ok();
   return ops.Sample(logits_.Rows(0, r), v.sampling, sampled_tokens_.Rows(0, r),
                     sampled_logprobs_.Rows(0, r));

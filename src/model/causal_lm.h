@@ -79,7 +79,13 @@ class CausalLm {
                 BatchViews* views);
   // Embedding, the layers, final norm, lm_head over the logit rows, sampling if asked.
   Status RunBody(const BatchViews& v, const KvCacheTensors& kv);
-  Status RunLayer(int layer, const KvCacheTensors& kv, const AttentionMetadata& meta, int32_t t);
+  // One decoder layer over the first t rows. Its input projection is skipped when the layer
+  // before already ran it (`qkv_ready`); on return `next_qkv_ready` says whether this layer ran
+  // the next one's, chained after its MLP so their weights stream as one (ProjectionChain).
+  Status RunLayer(int layer, const KvCacheTensors& kv, const AttentionMetadata& meta, int32_t t,
+                  bool qkv_ready, bool* next_qkv_ready);
+  // Layer l's input projection: RmsNorm of the residual stream, then the Q/K/V matrix.
+  ProjectionStage QkvStage(int layer, int32_t t) const;
   Status CopyOutputs(const BatchViews& v, int32_t rows, const ForwardOutputs& out);
 
   bool GraphEligible(const ForwardBatch& batch, const ForwardOutputs& out) const;
