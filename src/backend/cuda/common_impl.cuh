@@ -120,6 +120,12 @@ __device__ __forceinline__ float RoundBf16(float x) {
   return __bfloat162float(__float2bfloat16(x));
 }
 
+// silu(gate) * up: the formula of every kernel that gates an MLP (SiluMulKernel, the gated
+// GEMV, the expert kernels, the projection chain), so that fused and unfused paths agree.
+__device__ __forceinline__ float SiluMul(float gate, float up) {
+  return gate / (1.0f + __expf(-gate)) * up;
+}
+
 // Eight bf16 values in one 16-byte load.
 struct alignas(16) Bf16x8 {
   __nv_bfloat162 v[4];

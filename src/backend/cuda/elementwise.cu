@@ -113,11 +113,11 @@ __global__ void SiluMulKernel(SiluMulParams p) {
       Unpack(*reinterpret_cast<const Bf16x8*>(gate), g);
       Unpack(*reinterpret_cast<const Bf16x8*>(up), u);
 #pragma unroll
-      for (int i = 0; i < 8; ++i) o[i] = g[i] / (1.0f + __expf(-g[i])) * u[i];
+      for (int i = 0; i < 8; ++i) o[i] = SiluMul(g[i], u[i]);
       *reinterpret_cast<Bf16x8*>(out) = Pack(o);
     } else {
       const float g = ToFloat(*gate), u = ToFloat(*up);
-      *out = __float2bfloat16(g / (1.0f + __expf(-g)) * u);
+      *out = __float2bfloat16(SiluMul(g, u));
     }
   }
 }

@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvKernel(GemvParams p, int spli
       for (int s = 0; s < split; ++s) up += partial[group * split + s][r + kOutPerWarp][i];
       // As the unfused path: the projection stored as bf16, then SiluMulKernel's formula.
       const float g = RoundBf16(value), u = RoundBf16(up);
-      static_cast<__nv_bfloat16*>(p.out)[o] = __float2bfloat16(g / (1.0f + __expf(-g)) * u);
+      static_cast<__nv_bfloat16*>(p.out)[o] = __float2bfloat16(SiluMul(g, u));
     } else if constexpr (kOut == GemvOutput::kStoreBf16) {
       static_cast<__nv_bfloat16*>(p.out)[o] = __float2bfloat16(value);
     } else if constexpr (kOut == GemvOutput::kStoreF32) {

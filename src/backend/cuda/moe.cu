@@ -274,8 +274,7 @@ __global__ void __launch_bounds__(kWarps * 32) ExpertGateUpKernel(MoeExpertsPara
         if (j < n) {
           const float gs = WarpSum(g[r][j]), us = WarpSum(u[r][j]);
           if (lane == 0 && row0 + r < p.inter) {
-            s.act[static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + row0 + r] =
-                gs / (1.0f + __expf(-gs)) * us;
+            s.act[static_cast<int64_t>(s.pairs[i0 + j]) * p.inter + row0 + r] = SiluMul(gs, us);
           }
         }
       }

@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(kThreads) ExpertMmaKernel(ExpertMmaParams p) {
           for (int c = 0; c < 2; ++c) {
             const float g = RoundBf16(acc[0][mi][ni][2 * half + c]);
             const float u = RoundBf16(acc[1][mi][ni][2 * half + c]);
-            out[c] = g / (1.0f + __expf(-g)) * u;
+            out[c] = SiluMul(g, u);
           }
           *reinterpret_cast<uint32_t*>(p.act + static_cast<int64_t>(begin + r) * p.inter + col) =
               PackBf16(out[0], out[1]);

@@ -196,7 +196,7 @@ __global__ void __launch_bounds__(kGateWarps * 32) GateUpKernel(MoeSmallBatchPar
       g += partial[s][w][r];
       u += partial[s][w][kGateRows + r];
     }
-    p.act[static_cast<int64_t>(pair) * p.inter + j] = g / (1.0f + __expf(-g)) * u;
+    p.act[static_cast<int64_t>(pair) * p.inter + j] = SiluMul(g, u);
   }
 }
 

@@ -177,7 +177,9 @@ __device__ void StageOutput(const ChainStage& s, const StageSlice& g, const Shar
       case ChainOutput::kStoreBf16:
         static_cast<__nv_bfloat16*>(s.out)[o] = __float2bfloat16(value);
         break;
-      case ChainOutput::kStoreF32: static_cast<float*>(s.out)[o] = value; break;
+      case ChainOutput::kStoreF32:
+        static_cast<float*>(s.out)[o] = value;
+        break;
       case ChainOutput::kAddF32: {
         float* out = static_cast<float*>(s.out) + o;
         *out = __ldcg(out) + value;
@@ -187,7 +189,7 @@ __device__ void StageOutput(const ChainStage& s, const StageSlice& g, const Shar
         // As GemvKernel's gated epilogue: both projections rounded to bf16 first.
         const float up = sh.acc[g.count + i] + (s.bias ? s.bias[s.n + o] : 0.0f);
         const float gate = RoundBf16(value), u = RoundBf16(up);
-        static_cast<__nv_bfloat16*>(s.out)[o] = __float2bfloat16(gate / (1.0f + __expf(-gate)) * u);
+        static_cast<__nv_bfloat16*>(s.out)[o] = __float2bfloat16(SiluMul(gate, u));
         break;
       }
     }
