@@ -88,8 +88,8 @@ std::vector<double> Rounded(DType dtype, const std::vector<double>& v) {
 TEST_P(ProjectionChainTest, StagesSeeTheOutputsOfThoseBefore) {
   for (const ChainShape& sh : kChains) {
     for (int64_t m : {1, 2}) {
-      SCOPED_TRACE(::testing::Message() << "hidden " << sh.hidden << " inter " << sh.inter
-                                        << " q " << sh.q_out << " rows " << m);
+      SCOPED_TRACE(::testing::Message() << "hidden " << sh.hidden << " inter " << sh.inter << " q "
+                                        << sh.q_out << " rows " << m);
       const uint64_t seed = sh.hidden * 7 + sh.inter * 3 + m;
       const float eps = 1e-5f;
       const int64_t h = sh.hidden, in = sh.inter, q = sh.q_out, a = sh.attn;
@@ -169,8 +169,7 @@ TEST_P(ProjectionChainTest, StagesSeeTheOutputsOfThoseBefore) {
       mlp = Rounded(act(), mlp);
       const std::vector<double> down = Product(mlp, wd, b(bd), m, h, in);
       for (int64_t i = 0; i < m * h; ++i) res[i] += down[i];
-      const std::vector<double> qv =
-          Product(Normed(act(), res, g2, eps, m, h), wq, b(bq), m, q, h);
+      const std::vector<double> qv = Product(Normed(act(), res, g2, eps, m, h), wq, b(bq), m, q, h);
 
       // Each stage's rounding to act may differ by one unit where the sums differ in order;
       // the later stages see that, so they get twice the single-op tolerance.
@@ -198,8 +197,8 @@ TEST_P(ProjectionChainTest, OneNormalisedStageIsNormMatMul) {
   s.w = wd.tensor;
   s.out = chained.tensor;
   ASSERT_OK(ops().ProjectionChain(&s, 1));
-  ASSERT_OK(ops().NormMatMul(xd.tensor, gd.tensor, 1e-6f, wd.tensor, Tensor(), false,
-                             alone.tensor));
+  ASSERT_OK(
+      ops().NormMatMul(xd.tensor, gd.tensor, 1e-6f, wd.tensor, Tensor(), false, alone.tensor));
   const std::vector<double> ref = Product(
       Normed(act(), std::vector<double>(x.begin(), x.end()), g, 1e-6f, 1, h), w, nullptr, 1, n, h);
   testing::ExpectNear(Download(backend(), chained.tensor), ref, tol(), "chain");
